@@ -109,7 +109,7 @@ angles and writes the views with labels.csv into OUTDIR, for 'eval pose'.`)
 	if err := os.MkdirAll(fs.Arg(0), 0o755); err != nil {
 		return err
 	}
-	n, err := eval.GeneratePoseSet(ctx, e, fs.Arg(0), fs.Args()[1:], eval.PoseGrid{Step: *step, MaxYaw: *maxYaw, MaxPitch: *maxPitch})
+	n, err := eval.GeneratePoseSet(ctx, e, fs.Arg(0), fs.Args()[1:], eval.PoseSetOptions{Step: *step, MaxYaw: *maxYaw, MaxPitch: *maxPitch, Progress: m.Stderr})
 	if err != nil {
 		return err
 	}
