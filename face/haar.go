@@ -21,7 +21,7 @@ type HaarBaseline struct {
 // NewHaarBaseline loads the cascade from HaarCascadePath.
 func NewHaarBaseline() (*HaarBaseline, error) {
 	if _, err := os.Stat(HaarCascadePath); err != nil {
-		return nil, fmt.Errorf("Haar cascade not installed (apt-get install opencv-data): %w", err)
+		return nil, fmt.Errorf("haar cascade not installed (apt-get install opencv-data): %w", err)
 	}
 	c := gocv.NewCascadeClassifier()
 	if !c.Load(HaarCascadePath) {
