@@ -53,7 +53,7 @@ func listIdentities(dir string) ([]labelled, int, error) {
 	var out []labelled
 	n := 0
 	for _, p := range persons {
-		if !p.IsDir() {
+		if !isDir(filepath.Join(dir, p.Name())) {
 			continue
 		}
 		files, err := os.ReadDir(filepath.Join(dir, p.Name()))
@@ -62,7 +62,7 @@ func listIdentities(dir string) ([]labelled, int, error) {
 		}
 		had := false
 		for _, f := range files {
-			if f.Type().IsRegular() && imageExt[strings.ToLower(filepath.Ext(f.Name()))] {
+			if imageExt[strings.ToLower(filepath.Ext(f.Name()))] && !isDir(filepath.Join(dir, p.Name(), f.Name())) {
 				out = append(out, labelled{p.Name(), filepath.Join(dir, p.Name(), f.Name())})
 				had = true
 			}
@@ -72,6 +72,12 @@ func listIdentities(dir string) ([]labelled, int, error) {
 		}
 	}
 	return out, n, nil
+}
+
+// isDir follows symbolic links: datasets are often assembled from links.
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // Embedder computes one template per image file (nil when no usable face).
