@@ -73,7 +73,7 @@ type Engine struct {
 // worker is one set of networks; only the goroutine holding it uses it.
 type worker struct {
 	detect, landmark, feature, liveness, blaze gocv.Net
-	loaded []*gocv.Net // the nets to close
+	loaded                                     []*gocv.Net // the nets to close
 }
 
 // ModelFiles lists the cache paths the engine needs, verified against the

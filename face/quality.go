@@ -16,8 +16,8 @@ const (
 	WarnImageOverExposure  = "ImageOverExposure"  // face region too bright
 	WarnImageUnderExposure = "ImageUnderExposure" // face region too dark
 	WarnMultipleFaces      = "MultipleFacesFound"
-	WarnImageTooBlurry     = "ImageTooBlurry"      // ours: little fine detail in the face
-	WarnFaceNotFrontal     = "FaceNotFrontal"      // ours: |yaw| > 30° or |pitch| > 25°
+	WarnImageTooBlurry     = "ImageTooBlurry"       // ours: little fine detail in the face
+	WarnFaceNotFrontal     = "FaceNotFrontal"       // ours: |yaw| > 30° or |pitch| > 25°
 	WarnFaceAtImageBorder  = "FaceTooCloseToBorder" // ours: part of the face box outside the image
 )
 
