@@ -32,6 +32,7 @@ require (
 	github.com/pion/turn/v4 v4.1.3 // indirect
 	github.com/pion/webrtc/v4 v4.1.8 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
+	github.com/spakin/netpbm v1.3.0 // indirect
 	github.com/wlynxg/anet v0.0.5 // indirect
 	go.etcd.io/bbolt v1.5.0 // indirect
 	gocv.io/x/gocv v0.31.0 // indirect

@@ -62,6 +62,8 @@ func TestDecode(t *testing.T) {
 		{"png", encoded(t, "png", 64, 48), Limits{}, nil, 64},
 		{"jpeg", jpg, Limits{}, nil, 64},
 		{"bmp", encoded(t, "bmp", 64, 48), Limits{}, nil, 64},
+		{"pgm", append([]byte("P5\n64 2\n255\n"), make([]byte, 128)...), Limits{}, nil, 64},
+		{"pgm header claiming 20000x20000", []byte("P5\n20000 20000\n255\n\x00"), Limits{}, ErrTooLarge, 0},
 		{"not an image", []byte("hello, world"), Limits{}, ErrUnsupported, 0},
 		{"empty", nil, Limits{}, ErrUnsupported, 0},
 		{"truncated jpeg", jpg[:len(jpg)/2], Limits{}, ErrUnsupported, 0},
@@ -148,6 +150,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(pngHeaderClaiming(f, 20000, 20000))
 	f.Add([]byte("GIF89a"))
 	f.Add([]byte("II*\x00"))
+	f.Add([]byte("P5\n2 2\n255\n\x00\x01\x02\x03"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, _, err := Decode(data, Limits{MaxPixels: 1 << 20})
 		if err == nil && (img == nil || img.Bounds().Empty()) {
