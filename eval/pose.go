@@ -85,11 +85,7 @@ type PoseEstimator func(ctx context.Context, path string) (geom.Pose, bool, erro
 // EnginePose estimates pose with the engine's sample analysis.
 func EnginePose(e *face.Engine) PoseEstimator {
 	return func(ctx context.Context, path string) (geom.Pose, bool, error) {
-		img, err := imgio.ReadFile(path, imgio.Limits{})
-		if err != nil {
-			return geom.Pose{}, false, err
-		}
-		m, err := face.MatFromImage(img)
+		m, err := face.ReadImageFile(path, imgio.Limits{})
 		if err != nil {
 			return geom.Pose{}, false, err
 		}

@@ -86,11 +86,7 @@ type Embedder func(ctx context.Context, path string) (face.Embedding, error)
 // EngineEmbedder embeds the face nearest the image centre with the engine.
 func EngineEmbedder(e *face.Engine) Embedder {
 	return func(ctx context.Context, path string) (face.Embedding, error) {
-		img, err := imgio.ReadFile(path, imgio.Limits{})
-		if err != nil {
-			return nil, err
-		}
-		m, err := face.MatFromImage(img)
+		m, err := face.ReadImageFile(path, imgio.Limits{})
 		if err != nil {
 			return nil, err
 		}

@@ -1,12 +1,45 @@
 package face
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/draw"
+	"path/filepath"
+	"strings"
 
 	"gocv.io/x/gocv"
+
+	"github.com/bwsagent/bwsagent/face/imgio"
 )
+
+// ReadImageFile loads a local image file as a BGR Mat (the caller closes
+// it), with EXIF orientation applied. Files in the upload formats go
+// through imgio's limits; netpbm files (research face sets such as AT&T/ORL
+// are PGM) are read by OpenCV, and only from local files, never from uploads.
+func ReadImageFile(path string, lim imgio.Limits) (gocv.Mat, error) {
+	img, err := imgio.ReadFile(path, lim)
+	if errors.Is(err, imgio.ErrUnsupported) && isNetpbm(path) {
+		m := gocv.IMRead(path, gocv.IMReadColor)
+		if m.Empty() {
+			m.Close()
+			return gocv.NewMat(), fmt.Errorf("%s: OpenCV could not read it: %w", path, err)
+		}
+		return m, nil
+	}
+	if err != nil {
+		return gocv.NewMat(), err
+	}
+	return MatFromImage(img)
+}
+
+func isNetpbm(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".pgm", ".ppm", ".pbm", ".pnm":
+		return true
+	}
+	return false
+}
 
 // MatFromImage converts a decoded image to a BGR Mat (the order OpenCV and
 // every model wrapper in this package expect). The caller closes the Mat.

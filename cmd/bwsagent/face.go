@@ -124,11 +124,7 @@ An image that cannot be read gives {"image":PATH,"error":"..."} and exit code 1.
 // loadMat decodes an image file (EXIF orientation applied) to a BGR Mat the
 // caller closes.
 func loadMat(path string) (gocv.Mat, error) {
-	img, err := imgio.ReadFile(path, imgio.Limits{})
-	if err != nil {
-		return gocv.NewMat(), err
-	}
-	return face.MatFromImage(img)
+	return face.ReadImageFile(path, imgio.Limits{})
 }
 
 func detectFile(ctx context.Context, e *face.Engine, path string) ([]face.Face, error) {

@@ -14,7 +14,6 @@ import (
 	"os"
 
 	"github.com/disintegration/imaging"
-	_ "github.com/spakin/netpbm" // PGM/PPM: research face sets (AT&T/ORL) come as PGM
 	_ "golang.org/x/image/bmp"
 	_ "golang.org/x/image/tiff"
 )
@@ -53,7 +52,7 @@ var (
 	ErrEmpty       = errors.New("image has no pixels")
 )
 
-// Decode decodes data (png, jpeg, bmp, gif — first frame —, tiff, netpbm) and returns
+// Decode decodes data (png, jpeg, bmp, gif — first frame —, tiff) and returns
 // the upright image and its format name. The header is checked against the
 // limits before decoding, so a small file declaring huge dimensions costs nothing.
 func Decode(data []byte, lim Limits) (img image.Image, format string, err error) {

@@ -62,8 +62,8 @@ func TestDecode(t *testing.T) {
 		{"png", encoded(t, "png", 64, 48), Limits{}, nil, 64},
 		{"jpeg", jpg, Limits{}, nil, 64},
 		{"bmp", encoded(t, "bmp", 64, 48), Limits{}, nil, 64},
-		{"pgm", append([]byte("P5\n64 2\n255\n"), make([]byte, 128)...), Limits{}, nil, 64},
-		{"pgm header claiming 20000x20000", []byte("P5\n20000 20000\n255\n\x00"), Limits{}, ErrTooLarge, 0},
+		// Netpbm is not decoded here: a netpbm library hung on "P1 00#" (found by FuzzDecode).
+		{"pgm", append([]byte("P5\n64 2\n255\n"), make([]byte, 128)...), Limits{}, ErrUnsupported, 0},
 		{"not an image", []byte("hello, world"), Limits{}, ErrUnsupported, 0},
 		{"empty", nil, Limits{}, ErrUnsupported, 0},
 		{"truncated jpeg", jpg[:len(jpg)/2], Limits{}, ErrUnsupported, 0},
