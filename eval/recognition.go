@@ -239,6 +239,7 @@ func forEach(ctx context.Context, n, workers int, progress io.Writer, what strin
 	}
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
+	var progressMu sync.Mutex // the writer need not be safe for concurrent use
 	errs := make(chan error, workers)
 	step := int64(max(1, n/20))
 	for w := 0; w < workers; w++ {
@@ -255,7 +256,9 @@ func forEach(ctx context.Context, n, workers int, progress io.Writer, what strin
 					return
 				}
 				if d := done.Add(1); progress != nil && (d%step == 0 || d == int64(n)) {
+					progressMu.Lock()
 					fmt.Fprintf(progress, "%s: %d/%d (%.0f%%)\n", what, d, n, 100*float64(d)/float64(n))
+					progressMu.Unlock()
 				}
 			}
 		}()
