@@ -1,0 +1,5 @@
+//go:build !mediadevicescamera
+
+package capture
+
+func camerasBuiltIn() bool { return false }
