@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bwsagent/bwsagent/face/models"
+	"github.com/bwsagent/bwsagent/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -25,35 +25,9 @@ func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return o.String(), e.String(), err
 }
 
-func needModels(t *testing.T) {
-	t.Helper()
-	d, _ := models.DefaultDir()
-	man, _ := models.Default()
-	for _, p := range man.Packages {
-		if err := (models.Cache{Dir: d}).Verify(p); err != nil {
-			if os.Getenv("BWSAGENT_REQUIRE_MODELS") == "1" {
-				t.Fatal(err)
-			}
-			t.Skip(err)
-		}
-	}
-}
+func needModels(t *testing.T) { t.Helper(); testenv.RequireModels(t) }
 
-func sampleImage(t *testing.T, name string) string {
-	d, _ := models.DefaultDir()
-	man, _ := models.Default()
-	p, _ := man.Lookup("@vladmandic/face-api")
-	return models.Cache{Dir: d}.Path(p, "demo/"+name)
-}
-
-func gocvImage(name string) string {
-	d := os.Getenv("GOMODCACHE")
-	if d == "" {
-		home, _ := os.UserHomeDir()
-		d = filepath.Join(home, "go", "pkg", "mod")
-	}
-	return filepath.Join(d, "gocv.io", "x", "gocv@v0.31.0", "images", name)
-}
+func sampleImage(t *testing.T, name string) string { return testenv.SampleImage(t, name) }
 
 // numbers replaces every number so golden files pin the shape (keys, casing,
 // nesting, types), not model outputs, which face's own golden tests pin.
@@ -61,7 +35,7 @@ var numbers = regexp.MustCompile(`-?\d+(\.\d+)?(e-?\d+)?`)
 
 func TestFaceDetectJSONShape(t *testing.T) {
 	needModels(t)
-	out, _, err := run(t, "face", "detect", "--json", gocvImage("face.jpg"), gocvImage("face-detect.jpg"))
+	out, _, err := run(t, "face", "detect", "--json", gocvImage(t, "face.jpg"), gocvImage(t, "face-detect.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +60,7 @@ func TestFaceDetectJSONShape(t *testing.T) {
 			t.Errorf("unexpected detection: %s", l)
 		}
 	}
-	shape := numbers.ReplaceAllString(strings.ReplaceAll(out, filepath.Dir(gocvImage("x")), "IMAGES"), "N")
+	shape := numbers.ReplaceAllString(strings.ReplaceAll(out, filepath.Dir(gocvImage(t, "face.jpg")), "IMAGES"), "N")
 	golden(t, "face_detect.golden", shape)
 }
 
@@ -96,7 +70,7 @@ func TestFaceDetectBadImage(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("\xff\xd8\xff\xe0 truncated"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := run(t, "face", "detect", bad, gocvImage("face.jpg"))
+	out, _, err := run(t, "face", "detect", bad, gocvImage(t, "face.jpg"))
 	if err == nil {
 		t.Fatal("a corrupt image must make the command fail")
 	}
@@ -112,10 +86,10 @@ func TestFaceCompare(t *testing.T) {
 		a, b string
 		same bool
 	}{
-		{gocvImage("face.jpg"), gocvImage("face.jpg"), true},
+		{gocvImage(t, "face.jpg"), gocvImage(t, "face.jpg"), true},
 		// gocv's two photos show the same man.
-		{gocvImage("face.jpg"), gocvImage("face-detect.jpg"), true},
-		{gocvImage("face.jpg"), sampleImage(t, "sample2.jpg"), false},
+		{gocvImage(t, "face.jpg"), gocvImage(t, "face-detect.jpg"), true},
+		{gocvImage(t, "face.jpg"), sampleImage(t, "sample2.jpg"), false},
 	}
 	for _, tt := range tests {
 		out, _, err := run(t, "face", "compare", tt.a, tt.b)
@@ -133,7 +107,7 @@ func TestFaceCompare(t *testing.T) {
 			t.Errorf("compare %s %s: same=%v (score %.3f), want %v", filepath.Base(tt.a), filepath.Base(tt.b), *v.Same, *v.Score, tt.same)
 		}
 	}
-	if _, _, err := run(t, "face", "compare", gocvImage("face.jpg")); !isUsage(err) {
+	if _, _, err := run(t, "face", "compare", gocvImage(t, "face.jpg")); !isUsage(err) {
 		t.Errorf("compare with one image: %v, want a usage error", err)
 	}
 }
@@ -217,7 +191,7 @@ func TestEvalRecognition(t *testing.T) {
 func TestEvalPose(t *testing.T) {
 	needModels(t)
 	dir := t.TempDir()
-	if _, _, err := run(t, "eval", "gen-pose", "--step", "15", dir, gocvImage("face-detect.jpg")); err != nil {
+	if _, _, err := run(t, "eval", "gen-pose", "--step", "15", dir, gocvImage(t, "face-detect.jpg")); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err := run(t, "eval", "pose", "--json", dir)
@@ -260,15 +234,6 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-func realData(t *testing.T, sub ...string) string {
-	t.Helper()
-	dir := os.Getenv("BWSAGENT_TESTDATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data")
-	}
-	p := filepath.Join(append([]string{dir}, sub...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("real test data not found at %s (set BWSAGENT_TESTDATA): %v", p, err)
-	}
-	return p
-}
+func realData(t *testing.T, sub ...string) string { return testenv.DataDir(t, sub...) }
+
+func gocvImage(t *testing.T, name string) string { return testenv.GocvImage(t, name) }

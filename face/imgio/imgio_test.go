@@ -9,11 +9,12 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"golang.org/x/image/bmp"
+
+	"github.com/bwsagent/bwsagent/internal/testenv"
 )
 
 func encoded(t testing.TB, format string, w, h int) []byte {
@@ -131,17 +132,7 @@ func meanAbsDiff(a, b image.Image) float64 {
 	return sum / float64(n)
 }
 
-func testdataDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("BWSAGENT_TESTDATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real test data not found at %s (set BWSAGENT_TESTDATA): %v", dir, err)
-	}
-	return dir
-}
+func testdataDir(t *testing.T) string { return testenv.DataDir(t) }
 
 func FuzzDecode(f *testing.F) {
 	f.Add(encoded(f, "png", 8, 8))
