@@ -177,6 +177,10 @@ func (db *DB) reseal(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
+		// Outbox samples (store_outbox.go).
+		if err := collect(tx.Bucket(bucketOutboxSamples), outboxSamplePathOfKey); err != nil {
+			return err
+		}
 		// The key check.
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(metaKeyCheck); v != nil && !kr.sealedWithCurrent(v) {

@@ -64,5 +64,8 @@ func (db *DB) checkRecords(ctx context.Context, tx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("store: check: %w", err)
 	}
+	if err := db.checkOutbox(ctx, tx); err != nil {
+		return fmt.Errorf("store: check: %w", err)
+	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // schemaVersion is the version Open migrates every file to.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // migration moves a file from version-1 to version. Each runs in the same
 // transaction as the version bump, so a crash leaves the old or the new
@@ -26,6 +26,7 @@ func migrations() []migration {
 	return []migration{
 		{1, "initial buckets", migrateV1},
 		{2, "token state; apps with several partitions", migrateV2},
+		{3, "sync outbox and dead letters", migrateV3}, // store_outbox.go
 	}
 }
 

@@ -213,7 +213,7 @@ func TestMigrateFromV1(t *testing.T) {
 
 	db := openAt(t, path, opts)
 	ctx := context.Background()
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 2 {
+	if v, err := db.SchemaVersion(ctx); err != nil || v != schemaVersion {
 		t.Fatalf("schema after migration %d, %v", v, err)
 	}
 	a, err := db.App(ctx, "kiosk")
@@ -228,7 +228,7 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	// Opening again is a no-op.
 	db = reopen(t, db, opts)
-	if v, _ := db.SchemaVersion(ctx); v != 2 {
+	if v, _ := db.SchemaVersion(ctx); v != schemaVersion {
 		t.Fatalf("schema %d", v)
 	}
 }

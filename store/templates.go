@@ -240,11 +240,27 @@ func better(a, b Template) int {
 // generated, zero Created is now. It returns the number of templates the
 // class holds afterwards.
 func (db *DB) AddTemplates(ctx context.Context, class bws.BCID, ts ...Template) (int, error) {
+	add, err := db.prepareTemplates(class, ts)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = db.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		n, err = db.addTemplatesTx(tx, class, add)
+		return err
+	})
+	return n, err
+}
+
+// prepareTemplates validates templates and fills in ids and times, outside
+// the transaction.
+func (db *DB) prepareTemplates(class bws.BCID, ts []Template) ([]Template, error) {
 	if err := class.Validate(); err != nil {
-		return 0, fmt.Errorf("store: add templates: %w: %w", ErrInvalid, err)
+		return nil, fmt.Errorf("store: add templates: %w: %w", ErrInvalid, err)
 	}
 	if len(ts) == 0 {
-		return 0, fmt.Errorf("store: add templates: none given: %w", ErrInvalid)
+		return nil, fmt.Errorf("store: add templates: none given: %w", ErrInvalid)
 	}
 	now := db.now().UTC()
 	add := make([]Template, len(ts))
@@ -253,7 +269,7 @@ func (db *DB) AddTemplates(ctx context.Context, class bws.BCID, ts ...Template) 
 		if t.ID == "" {
 			id, err := uuid.NewRandomFromReader(db.rand)
 			if err != nil {
-				return 0, fmt.Errorf("store: template id: %w", err)
+				return nil, fmt.Errorf("store: template id: %w", err)
 			}
 			t.ID = id.String()
 		}
@@ -262,57 +278,57 @@ func (db *DB) AddTemplates(ctx context.Context, class bws.BCID, ts ...Template) 
 		}
 		t.Created = t.Created.UTC()
 		if err := t.validate(); err != nil {
-			return 0, fmt.Errorf("store: add templates: %w", err)
+			return nil, fmt.Errorf("store: add templates: %w", err)
 		}
 		add[i] = t
 	}
-	var n int
-	err := db.update(ctx, func(tx *bolt.Tx) error {
-		b, err := createClassBucket(tx, class)
-		if err != nil {
-			return err
-		}
-		old, err := db.readClass(class, b)
-		if err != nil {
-			return err
-		}
-		all := make(map[string]Template, len(old)+len(add))
-		for _, t := range old {
-			all[t.ID] = t
-		}
-		for _, t := range add {
-			all[t.ID] = t
-		}
-		sorted := slices.SortedFunc(func(yield func(Template) bool) {
-			for _, t := range all {
-				if !yield(t) {
-					return
-				}
-			}
-		}, better)
-		keep := sorted[:min(len(sorted), db.maxPerClass)]
-		kept := make(map[string]bool, len(keep))
-		for _, t := range keep {
-			kept[t.ID] = true
-		}
-		for _, t := range old {
-			if !kept[t.ID] {
-				if err := b.Delete([]byte(t.ID)); err != nil {
-					return err
-				}
+	return add, nil
+}
+
+// addTemplatesTx is AddTemplates inside tx, for prepared templates.
+func (db *DB) addTemplatesTx(tx *bolt.Tx, class bws.BCID, add []Template) (int, error) {
+	b, err := createClassBucket(tx, class)
+	if err != nil {
+		return 0, err
+	}
+	old, err := db.readClass(class, b)
+	if err != nil {
+		return 0, err
+	}
+	all := make(map[string]Template, len(old)+len(add))
+	for _, t := range old {
+		all[t.ID] = t
+	}
+	for _, t := range add {
+		all[t.ID] = t
+	}
+	sorted := slices.SortedFunc(func(yield func(Template) bool) {
+		for _, t := range all {
+			if !yield(t) {
+				return
 			}
 		}
-		for _, t := range add {
-			if kept[t.ID] {
-				if err := db.putTemplate(b, class, t); err != nil {
-					return err
-				}
+	}, better)
+	keep := sorted[:min(len(sorted), db.maxPerClass)]
+	kept := make(map[string]bool, len(keep))
+	for _, t := range keep {
+		kept[t.ID] = true
+	}
+	for _, t := range old {
+		if !kept[t.ID] {
+			if err := b.Delete([]byte(t.ID)); err != nil {
+				return 0, err
 			}
 		}
-		n = len(keep)
-		return nil
-	})
-	return n, err
+	}
+	for _, t := range add {
+		if kept[t.ID] {
+			if err := db.putTemplate(b, class, t); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(keep), nil
 }
 
 // Templates returns the templates of a class, best first, or ErrNotFound
@@ -386,13 +402,15 @@ func (db *DB) ForEachTemplate(ctx context.Context, storage string, partition int
 // DeleteClass removes a class and all its templates, or returns
 // ErrNotFound.
 func (db *DB) DeleteClass(ctx context.Context, class bws.BCID) error {
-	return db.update(ctx, func(tx *bolt.Tx) error {
-		p := partitionBucket(tx, class.Storage, class.Partition)
-		if p == nil || p.Bucket(classKey(class.ClassID)) == nil {
-			return fmt.Errorf("store: delete class %v: %w", class, ErrNotFound)
-		}
-		return p.DeleteBucket(classKey(class.ClassID))
-	})
+	return db.update(ctx, func(tx *bolt.Tx) error { return deleteClassTx(tx, class) })
+}
+
+func deleteClassTx(tx *bolt.Tx, class bws.BCID) error {
+	p := partitionBucket(tx, class.Storage, class.Partition)
+	if p == nil || p.Bucket(classKey(class.ClassID)) == nil {
+		return fmt.Errorf("store: delete class %v: %w", class, ErrNotFound)
+	}
+	return p.DeleteBucket(classKey(class.ClassID))
 }
 
 // TemplateCount counts classes and templates.
