@@ -68,3 +68,54 @@ eval: build
 
 clean:
 	rm -rf bin
+
+# --- Installation, packaging, arm64 (systemd service: issue 8) ---------------
+.PHONY: bundle install deb arm64 arm64-deb
+
+PREFIX     ?= /usr
+DESTDIR    ?=
+UNITDIR    ?= /lib/systemd/system
+SYSCONFDIR ?= /etc
+BUNDLE     := bin/models.tar.gz
+
+# The integrity-checked models as a bundle ('bwsagent models bundle').
+$(BUNDLE): build
+	$(BIN) models bundle $(BUNDLE)
+bundle: $(BUNDLE)
+
+# Binary, units, example config (kept if present: it is the admin's) and the
+# models bundle, which the service installs into its cache at start. Run as
+# root on the device; DESTDIR stages an image instead. The template key is
+# made only on a real install (DESTDIR empty): one key per device.
+install: build $(BUNDLE)
+	install -Dm0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/bwsagent
+	install -Dm0644 systemd/bwsagent.service $(DESTDIR)$(UNITDIR)/bwsagent.service
+	install -Dm0644 systemd/bwsagent.socket $(DESTDIR)$(UNITDIR)/bwsagent.socket
+	install -Dm0644 $(BUNDLE) $(DESTDIR)$(PREFIX)/share/bwsagent/models.tar.gz
+	@if [ -f configs/bwsagent.yaml ]; then \
+	  if [ -e $(DESTDIR)$(SYSCONFDIR)/bwsagent/bwsagent.yaml ]; then \
+	    echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/bwsagent/bwsagent.yaml"; \
+	  else install -Dm0644 configs/bwsagent.yaml $(DESTDIR)$(SYSCONFDIR)/bwsagent/bwsagent.yaml; fi; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ ! -e $(SYSCONFDIR)/bwsagent/template.key ]; then \
+	  mkdir -p $(SYSCONFDIR)/bwsagent; \
+	  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >$(SYSCONFDIR)/bwsagent/template.key && echo >>$(SYSCONFDIR)/bwsagent/template.key); \
+	  echo "install: created $(SYSCONFDIR)/bwsagent/template.key: back it up apart from /var/lib/bwsagent"; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; \
+	  echo "install: start with 'systemctl enable --now bwsagent'"; fi
+
+# Debian package of the native binary (bin/bwsagent_<version>_<arch>.deb).
+deb: build $(BUNDLE)
+	VERSION=$(VERSION) packaging/deb.sh $(BIN) $(BUNDLE) bin
+
+# linux/arm64: cross-build with an extracted-.deb sysroot, then run
+# 'bwsagent version', the pure-Go tests, cgo smoke tests and a face
+# detection under qemu-user (scripts/arm64.sh; ~1 min warm, ~4 min cold plus
+# ~70 s for the sysroot the first time). Not part of 'make test'.
+arm64:
+	VERSION=$(VERSION) scripts/arm64.sh all
+
+# The arm64 Debian package (Depends resolved by soname on this machine).
+arm64-deb: arm64 $(BUNDLE)
+	VERSION=$(VERSION) packaging/deb.sh bin/linux-arm64/bwsagent $(BUNDLE) bin
