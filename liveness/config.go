@@ -1,0 +1,107 @@
+package liveness
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Config holds the decision thresholds. DefaultConfig documents each
+// default and the measurement it comes from.
+type Config struct {
+	// MinFaceSize is the smallest face box side (pixels) a sample may have:
+	// below it the landmarks and the tracked patch are too coarse for the
+	// 3-D test.
+	MinFaceSize float64 `json:"min_face_size"`
+	// SecondFaceRatio: another face at least this fraction of the primary
+	// face's size makes the sample ambiguous (MultipleFacesFound).
+	SecondFaceRatio float64 `json:"second_face_ratio"`
+	// MinSimilarity is the lowest template similarity (face.Similarity)
+	// allowed between any two samples of a job: below it the person
+	// changed mid-sequence.
+	MinSimilarity float64 `json:"min_similarity"`
+
+	// MinParallaxDeg is the head rotation (degrees) that depth parallax of
+	// the points tracked between two samples must explain for the step to
+	// count as 3-D motion; MinParallaxZ its significance (parallax over
+	// its standard error).
+	MinParallaxDeg float64 `json:"min_parallax_deg"`
+	MinParallaxZ   float64 `json:"min_parallax_z"`
+	// MinLandmarkParallaxDeg replaces MinParallaxDeg when too few points
+	// could be tracked (a large turn): the parallax of the 68 landmarks
+	// alone, which a tilted print can fake by several degrees.
+	MinLandmarkParallaxDeg float64 `json:"min_landmark_parallax_deg"`
+	// MaxDirectionError is the largest angle (degrees) between the
+	// parallax direction and the head-pose change of a 3-D step: a real
+	// head turns where its parallax says.
+	MaxDirectionError float64 `json:"max_direction_error"`
+
+	// MinChallengeDeg is the least head rotation (degrees, from the PnP
+	// pose change) a challenge step needs in its tagged direction. BioID:
+	// about 5° is enough.
+	MinChallengeDeg float64 `json:"min_challenge_deg"`
+	// MaxStepDeg is the largest head rotation between consecutive samples
+	// and MaxYaw, MaxPitch the largest absolute pose: beyond them an eye
+	// is hidden and the landmarks are guesses ("too much movement").
+	MaxStepDeg float64 `json:"max_step_deg"`
+	MaxYaw     float64 `json:"max_yaw"`
+	MaxPitch   float64 `json:"max_pitch"`
+	// MaxScaleChange is the largest ratio of face sizes between
+	// consecutive samples; MaxShift the largest move of the face between
+	// them, in face radii.
+	MaxScaleChange float64 `json:"max_scale_change"`
+	MaxShift       float64 `json:"max_shift"`
+
+	// MinPAD is the lowest mean passive PAD score (probability of a live
+	// face) over the job's samples.
+	MinPAD float64 `json:"min_pad"`
+}
+
+// DefaultConfig returns the thresholds chosen from the evaluation (see the
+// package README for the measurements).
+func DefaultConfig() Config {
+	return Config{
+		MinFaceSize:            64,
+		SecondFaceRatio:        0.5,
+		MinSimilarity:          0.27,
+		MinParallaxDeg:         3.5,
+		MinParallaxZ:           4,
+		MinLandmarkParallaxDeg: 10,
+		MaxDirectionError:      60,
+		MinChallengeDeg:        4,
+		MaxStepDeg:             45,
+		MaxYaw:                 50,
+		MaxPitch:               40,
+		MaxScaleChange:         1.6,
+		MaxShift:               3,
+		MinPAD:                 0.5,
+	}
+}
+
+// Validate reports every field with an impossible value, by name.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(name string, v, lo, hi float64) {
+		if math.IsNaN(v) || v < lo || v > hi {
+			errs = append(errs, fmt.Errorf("liveness: '%s' must be in [%g, %g], got %g", name, lo, hi, v))
+		}
+	}
+	check("MinFaceSize", c.MinFaceSize, 0, 10000)
+	check("SecondFaceRatio", c.SecondFaceRatio, 0, 1)
+	check("MinSimilarity", c.MinSimilarity, -1, 1)
+	check("MinParallaxDeg", c.MinParallaxDeg, 0, 90)
+	check("MinParallaxZ", c.MinParallaxZ, 0, 1000)
+	check("MinLandmarkParallaxDeg", c.MinLandmarkParallaxDeg, 0, 90)
+	check("MaxDirectionError", c.MaxDirectionError, 0, 180)
+	check("MinChallengeDeg", c.MinChallengeDeg, 0, 90)
+	check("MaxStepDeg", c.MaxStepDeg, 1, 180)
+	check("MaxYaw", c.MaxYaw, 1, 90)
+	check("MaxPitch", c.MaxPitch, 1, 90)
+	check("MaxScaleChange", c.MaxScaleChange, 1, 100)
+	check("MaxShift", c.MaxShift, 0, 1000)
+	check("MinPAD", c.MinPAD, 0, 1)
+	if c.MinChallengeDeg > c.MaxStepDeg {
+		errs = append(errs, fmt.Errorf("liveness: 'MinChallengeDeg' (%g) must not exceed 'MaxStepDeg' (%g)", c.MinChallengeDeg, c.MaxStepDeg))
+	}
+	return errors.Join(errs...)
+}
