@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/bwsagent/bwsagent/enroll"
 	"github.com/bwsagent/bwsagent/eval/rates"
 	"github.com/bwsagent/bwsagent/face"
 	"github.com/bwsagent/bwsagent/face/imgio"
@@ -104,7 +105,10 @@ type RecognitionOptions struct {
 	// Enroll > 0 fuses the first Enroll images of each person (by file name)
 	// into one template, as the agent's enrollment does, and compares every
 	// other image with every template. 0 compares all pairs of images.
-	Enroll  int
+	Enroll int
+	// Int8 scores the enrollment protocol through the int8 1:N gallery that
+	// identification uses, instead of float cosine.
+	Int8    bool
 	Workers int
 	// Progress receives progress lines; nil discards them.
 	Progress io.Writer
@@ -143,7 +147,10 @@ func Recognition(ctx context.Context, dir string, embed Embedder, opt Recognitio
 	protocol := "all-pairs"
 	if opt.Enroll > 0 {
 		protocol = fmt.Sprintf("enroll-%d", opt.Enroll)
-		s, err = enrolledScores(items, embs, opt.Enroll)
+		if opt.Int8 {
+			protocol += "-int8-gallery"
+		}
+		s, err = enrolledScores(items, embs, opt.Enroll, opt.Int8)
 	} else {
 		s, err = allPairScores(items, embs)
 	}
@@ -193,8 +200,9 @@ func allPairScores(items []labelled, embs []face.Embedding) (rates.Scores, error
 }
 
 // enrolledScores fuses each person's first n usable images into a template
-// and compares every other image with every template.
-func enrolledScores(items []labelled, embs []face.Embedding, n int) (rates.Scores, error) {
+// and compares every other image with every template, by float cosine or
+// through the int8 gallery identification uses.
+func enrolledScores(items []labelled, embs []face.Embedding, n int, int8Gallery bool) (rates.Scores, error) {
 	templates := map[string]face.Embedding{}
 	var parts = map[string][]face.Embedding{}
 	probe := make([]bool, len(items))
@@ -208,6 +216,23 @@ func enrolledScores(items []labelled, embs []face.Embedding, n int) (rates.Score
 	for p, es := range parts {
 		templates[p] = face.Mean(es...)
 	}
+	scoreAll := func(probe face.Embedding) (map[string]float64, error) {
+		out := make(map[string]float64, len(templates))
+		for p, t := range templates {
+			sc, err := face.Similarity(probe, t)
+			if err != nil {
+				return nil, err
+			}
+			out[p] = sc
+		}
+		return out, nil
+	}
+	if int8Gallery {
+		var err error
+		if scoreAll, err = galleryScorer(templates); err != nil {
+			return rates.Scores{}, err
+		}
+	}
 	var s rates.Scores
 	for i, it := range items {
 		if !probe[i] {
@@ -217,19 +242,46 @@ func enrolledScores(items []labelled, embs []face.Embedding, n int) (rates.Score
 			s.Genuine = append(s.Genuine, nonMatch)
 			continue
 		}
-		for p, t := range templates {
-			score, err := face.Similarity(embs[i], t)
-			if err != nil {
-				return s, err
-			}
+		scores, err := scoreAll(embs[i])
+		if err != nil {
+			return s, err
+		}
+		for p, sc := range scores {
 			if p == it.person {
-				s.Genuine = append(s.Genuine, score)
+				s.Genuine = append(s.Genuine, sc)
 			} else {
-				s.Impostor = append(s.Impostor, score)
+				s.Impostor = append(s.Impostor, sc)
 			}
 		}
 	}
 	return s, nil
+}
+
+// galleryScorer puts the templates in an int8 gallery and scores a probe
+// against every template through Identify, the production 1:N path.
+func galleryScorer(templates map[string]face.Embedding) (func(face.Embedding) (map[string]float64, error), error) {
+	var g *enroll.Gallery
+	persons := make([]string, 0, len(templates))
+	for p, t := range templates {
+		if g == nil {
+			g = enroll.NewGallery(len(t))
+		}
+		if err := g.Add(int64(len(persons)), t); err != nil {
+			return nil, err
+		}
+		persons = append(persons, p)
+	}
+	return func(probe face.Embedding) (map[string]float64, error) {
+		ms, err := g.Identify(probe, len(persons), nonMatch)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]float64, len(ms))
+		for _, m := range ms {
+			out[persons[m.ClassID]] = m.Score
+		}
+		return out, nil
+	}, nil
 }
 
 // forEach runs fn(0..n-1) on workers goroutines, printing progress lines.

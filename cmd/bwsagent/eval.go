@@ -23,6 +23,7 @@ genuine pairs as non-matches. With --json, one object with rates as fractions:
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	plot := fs.String("plot", "det-recognition.png", "write the DET plot here (empty: no plot)")
 	enroll := fs.Int("enroll", 0, "fuse each person's first N images into one template (as enrollment does) and probe with the rest; 0 compares all pairs")
+	int8Gallery := fs.Bool("int8", false, "with --enroll: score through the int8 1:N gallery that identification uses")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -36,7 +37,7 @@ genuine pairs as non-matches. With --json, one object with rates as fractions:
 	}
 	defer e.Close()
 	r, scores, err := eval.Recognition(ctx, fs.Arg(0), eval.EngineEmbedder(e),
-		eval.RecognitionOptions{Enroll: *enroll, Workers: *ef.workers, Progress: m.Stderr})
+		eval.RecognitionOptions{Enroll: *enroll, Int8: *int8Gallery, Workers: *ef.workers, Progress: m.Stderr})
 	if err != nil {
 		return err
 	}
