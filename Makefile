@@ -22,11 +22,18 @@ setup:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/bwsagent
 
-# Shows the face engine on sample photos (the agent's server arrives with the
-# BWS API): detection, pose and quality as JSON lines, then a comparison.
+# Runs the agent on the demo camera (a synthetic head turning left, right, up
+# and down) with a data directory under bin/, and a demo app whose tokens the
+# kiosk page may fetch: open the printed URL and press Start. Ctrl-C stops it.
+RUN_DIR    ?= $(CURDIR)/bin/run
+RUN_LISTEN ?= 127.0.0.1:8480
 run: setup build
-	$(BIN) face detect --json $(GOCV_DIR)/images/face.jpg $(GOCV_DIR)/images/face-detect.jpg
-	$(BIN) face compare $(GOCV_DIR)/images/face.jpg $(GOCV_DIR)/images/face-detect.jpg
+	@mkdir -p $(RUN_DIR)
+	@$(BIN) apps list --data-dir $(RUN_DIR) 2>/dev/null | grep -q '^demo ' || \
+	  $(BIN) apps add --data-dir $(RUN_DIR) --id demo --name "make run demo" --storage demo --partition 1 >/dev/null
+	@echo "kiosk page: http://$(RUN_LISTEN)/   (browser camera: http://$(RUN_LISTEN)/?mode=browser; data: $(RUN_DIR))"
+	BWSAGENT_KIOSK_DEMO_APP=demo BWSAGENT_KIOSK_DEMO_BCID=demo.1.1 \
+	  $(BIN) serve --data-dir $(RUN_DIR) --listen $(RUN_LISTEN) --source demo
 
 test: setup vet staticcheck unit fuzz
 
@@ -50,7 +57,8 @@ fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg | tail -1; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	    echo "$$out" | grep '^fuzz: elapsed' | tail -1; \
 	  done; \
 	done
 
@@ -119,3 +127,23 @@ arm64:
 # The arm64 Debian package (Depends resolved by soname on this machine).
 arm64-deb: arm64 $(BUNDLE)
 	VERSION=$(VERSION) packaging/deb.sh bin/linux-arm64/bwsagent $(BUNDLE) bin
+
+# --- Reliability: crash safety and soak (issue 9) ----------------------------
+# The short versions run in 'make test' (tests/crash, tests/faults,
+# bench/load's one-minute soak); these are the long ones, printing figures.
+.PHONY: crash soak
+CRASH_CLASSES ?= 1000
+CRASH_KILLS   ?= 20
+SOAK_RATE     ?= 8
+SOAK_DURATION ?= 30m
+
+# Enrolls CRASH_CLASSES classes through the API while kill -9 hits the agent
+# CRASH_KILLS times; checks the store and every acknowledged class each time.
+crash: build
+	set -o pipefail; $(GO) test -count=1 -timeout 3h -v -run '^TestKill9DuringEnrollment$$' ./tests/crash \
+	  -args -bin $(CURDIR)/$(BIN) -classes $(CRASH_CLASSES) -kills $(CRASH_KILLS) | grep -E '^(crash:|--- |ok|FAIL)|seed|lost|check'
+
+# Enroll+verify flows at SOAK_RATE/s for SOAK_DURATION against a fresh agent;
+# fails on any error or RSS growth over 10 % after the warm-up.
+soak: build
+	$(GO) run ./bench/load -bin $(CURDIR)/$(BIN) -rate $(SOAK_RATE) -duration $(SOAK_DURATION)

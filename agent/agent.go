@@ -29,6 +29,7 @@ import (
 	"github.com/bwsagent/bwsagent/agent/api"
 	"github.com/bwsagent/bwsagent/agent/bws"
 	"github.com/bwsagent/bwsagent/agent/config"
+	"github.com/bwsagent/bwsagent/agent/outbox"
 	"github.com/bwsagent/bwsagent/agent/token"
 	"github.com/bwsagent/bwsagent/face"
 	"github.com/bwsagent/bwsagent/liveness"
@@ -49,6 +50,19 @@ type Options struct {
 	// Listener, when set, is served instead of binding cfg.Listen: a
 	// socket systemd passed (socket activation). The Agent closes it.
 	Listener net.Listener
+	// Watchdog, when set, runs while the agent serves and pings systemd
+	// while health returns nil (sdnotify.Notifier.Watchdog); nil: none.
+	Watchdog func(ctx context.Context, health func() error) error
+	// LoadConfig, when set, builds the configuration again (file,
+	// environment, flags) on SIGHUP for Reload; nil: SIGHUP is not handled.
+	LoadConfig func() (config.Config, error)
+	// Logs, when set, is the logging Reload reconfigures (logLevel,
+	// logFormat); nil: those keys need a restart.
+	Logs *Logs
+	// ModelPreflight is the argv prefix of a child process that loads one
+	// model file (argv + [file]) and exits 0 only if it loaded, e.g.
+	// bwsagent models verify-load; nil: no preflight.
+	ModelPreflight []string
 }
 
 // housekeepingInterval is how often expired token state and held samples
@@ -67,6 +81,8 @@ type Agent struct {
 	live    *liveness.Checker
 	tokens  *token.Manager
 	api     *api.Server
+	sync    *outbox.Sender
+	cam     *camera // capture, preview, sessions, kiosk page (capture.go)
 	reg     *prometheus.Registry
 	ln      net.Listener
 	srv     *http.Server
@@ -118,10 +134,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Agent, err er
 	a.log.Info("store open", "path", a.db.Path(), "templateKey", kf.Path)
 
 	opts.Notify("STATUS=loading the face models")
+	if err := a.preflightModels(ctx); err != nil {
+		return nil, err
+	}
 	// One OpenCV thread per worker: parallelism comes from the workers,
 	// and nested thread pools on a small device only add contention.
 	face.SetThreads(1)
-	if a.engine, err = face.New(face.Config{ModelsDir: cfg.ModelsDir, Workers: cfg.Workers}); err != nil {
+	modelSeconds, observeModel := newModelMetrics()
+	if a.engine, err = face.New(face.Config{ModelsDir: cfg.ModelsDir, Workers: cfg.Workers, Observe: observeModel}); err != nil {
 		return nil, fmt.Errorf("face engine: %w (fetch the models with 'bwsagent models fetch --models-dir %s')", err, cfg.ModelsDir)
 	}
 	if a.live, err = liveness.New(a.engine, liveness.DefaultConfig()); err != nil {
@@ -143,22 +163,29 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Agent, err er
 	}
 
 	a.reg = prometheus.NewRegistry()
-	if err := registerMetrics(a.reg, opts.Version, &a.ready); err != nil {
+	if err := registerMetrics(a.reg, opts.Version, &a.ready, modelSeconds); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if err := a.startSync(ctx); err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
 	}
 	apiCfg := APIConfig(cfg, a.baseURL, opts.Version)
 	if a.api, err = api.New(apiCfg, api.Deps{
 		Store: a.db, Engine: a.engine, Liveness: a.live, Tokens: a.tokens,
-		Logger: opts.Logger, Now: opts.Now, Metrics: a.reg,
+		Logger: opts.Logger, Now: opts.Now, Metrics: a.reg, Sync: a.apiSync(),
 	}); err != nil {
 		return nil, err
+	}
+	if a.cam, err = a.newCamera(ctx); err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
 	}
 	a.srv = a.newHTTPServer()
 
 	a.local = admin.NewLocal(a.db, kf, keys, cfg.DataDir, admin.Hooks{
-		Status:      a.fillStatus,
-		DeleteClass: a.api.DeleteClass,
-		SigningKeys: a.setSigningKeys,
+		Status:        a.fillStatus,
+		DeleteClass:   a.api.DeleteClass,
+		SigningKeys:   a.setSigningKeys,
+		OutboxChanged: a.notifySync,
 	})
 	if a.adm, err = admin.Listen(cfg.AdminSocket(), a.local, opts.Logger.With("component", "admin")); err != nil {
 		return nil, err
@@ -256,6 +283,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("serving", "url", a.baseURL, "api", a.APIURL(), "admin", a.adm.Path(),
 		"workers", a.cfg.Workers, "version", a.opts.Version)
 	a.opts.Notify("READY=1\nSTATUS=serving on " + a.baseURL)
+	stopWatchdog := a.startWatchdog(runCtx)
+	// Until Run returns: a SIGHUP during shutdown must not kill the
+	// process (its default action).
+	defer a.startReload(context.WithoutCancel(ctx))()
 
 	var runErr error
 	served := false
@@ -265,11 +296,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		// The listener failed: shut down as well, reporting why.
 		served = true
 	}
+	stopWatchdog()
 	a.ready.Store(false)
 	a.opts.Notify("STOPPING=1\nSTATUS=shutting down")
 	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	cancel()
 	<-hkDone
+	a.cam.stop() // sessions and preview sockets end before the listener drains
 
 	shutCtx, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancelShut()
@@ -327,6 +360,7 @@ func (a *Agent) Close() error {
 
 func (a *Agent) closeAll() error {
 	var errs []error
+	errs = append(errs, a.cam.close()) // before the API its sessions call and the engine
 	if a.api != nil {
 		errs = append(errs, a.api.Close())
 	}
@@ -339,6 +373,7 @@ func (a *Agent) closeAll() error {
 	if a.ln != nil {
 		a.ln.Close()
 	}
+	errs = append(errs, a.stopSync()) // after the HTTP server, before the store
 	if a.engine != nil {
 		errs = append(errs, a.engine.Close())
 	}

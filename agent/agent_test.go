@@ -178,7 +178,7 @@ func TestServeRoutes(t *testing.T) {
 		{"readyz", "/readyz", nil, 200, "ready"},
 		{"openapi", "/openapi.json", nil, 200, `"openapi"`},
 		{"metrics: own registry with process, build and API series", "/metrics", nil, 200, "bwsagent_build_info{version=\"test\"} 1"},
-		{"root is free for the kiosk page", "/", nil, 404, ""},
+		{"root is the kiosk page", "/", nil, 200, "<html"},
 		{"unknown path", "/nope", nil, 404, ""},
 		{"BWS route without credentials", "/extension/status", nil, 401, `"Message"`},
 		{"foreign Host (DNS rebinding)", "/healthz", map[string]string{"Host": "evil.example:80"}, 403, ""},

@@ -40,6 +40,7 @@ func (a *Agent) newHTTPServer() *http.Server {
 		}
 		writeText(w, http.StatusOK, "ready\n")
 	})
+	a.cam.routes(mux)
 	return &http.Server{
 		Handler:           a.api.Middleware(mux),
 		ReadHeaderTimeout: min(a.cfg.ReadTimeout, 10*time.Second),
@@ -61,9 +62,10 @@ func writeText(w http.ResponseWriter, status int, body string) {
 }
 
 // registerMetrics registers the process's own series on reg (never the
-// global registry): Go runtime, process (RSS, FDs, CPU), build info and
-// readiness. The API registers its request and decision series itself.
-func registerMetrics(reg *prometheus.Registry, version string, ready *atomic.Bool) error {
+// global registry): Go runtime, process (RSS, FDs, CPU), build info,
+// readiness and more. The API registers its request and decision series
+// itself.
+func registerMetrics(reg *prometheus.Registry, version string, ready *atomic.Bool, more ...prometheus.Collector) error {
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "bwsagent", Name: "build_info",
 		Help:        "Always 1; the version is a label.",
@@ -79,11 +81,11 @@ func registerMetrics(reg *prometheus.Registry, version string, ready *atomic.Boo
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{
+	for _, c := range append([]prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		build, readyG,
-	} {
+	}, more...) {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

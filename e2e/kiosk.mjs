@@ -1,9 +1,9 @@
-// Browser tests of the kiosk page against a running agent (or the Go test's
-// assembled server). Headless Debian chromium through playwright-core; no
+// Browser tests of the kiosk page against a running agent (e2e_test.go
+// starts the real `bwsagent serve`). Headless Debian chromium through playwright-core; no
 // browser is ever downloaded.
 //
-//   node kiosk.mjs --base http://127.0.0.1:8080 --scenario video|bonafide|photo|browser
-//                  [--out DIR] [--y4m FILE] [--timeout-ms 90000]
+//   node kiosk.mjs --base http://127.0.0.1:8480 --scenario video|bonafide|photo|print|browser
+//                  [--expect succeeded|failed] [--out DIR] [--y4m FILE] [--timeout-ms 90000]
 //
 // bypassCSP: Playwright's waitForFunction evaluates strings, which the
 // page's CSP (script-src 'self') rightly forbids.
@@ -96,7 +96,7 @@ try {
     result.result = await page.evaluate(() => window.kiosk.result);
     result.resultText = await page.locator('#result').textContent();
     await shot(page, `kiosk-${scenario}-result.png`);
-    const want = scenario === 'photo' ? 'failed' : 'succeeded';
+    const want = args.expect || (scenario === 'photo' ? 'failed' : 'succeeded');
     if (result.state !== want) fail(`session ended ${result.state} (${result.resultText}), want ${want}`);
     result.ok = true;
   }

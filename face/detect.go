@@ -89,6 +89,7 @@ func letterbox(img gocv.Mat, w, h int) (gocv.Mat, int, int) {
 
 // detectRFB finds every face in a BGR image.
 func (w *worker) detectRFB(img gocv.Mat, threshold float32) ([]Detection, error) {
+	defer w.timed(ModelDetect)()
 	padded, pw, ph := letterbox(img, rfbW, rfbH)
 	defer padded.Close()
 	blob := gocv.BlobFromImage(padded, 1.0/128, image.Pt(rfbW, rfbH), gocv.NewScalar(127, 127, 127, 0), true, false)

@@ -106,6 +106,7 @@ func alignArcFace(img gocv.Mat, kp [5]geom.Point) (gocv.Mat, error) {
 // image go through the network as one batch of two and are averaged, which
 // makes the template less sensitive to pose and lighting direction.
 func (w *worker) embed(img gocv.Mat, lm *Landmarks) (Embedding, error) {
+	defer w.timed(ModelEmbed)()
 	aligned, err := alignArcFace(img, lm.Keypoints())
 	if err != nil {
 		return nil, err

@@ -42,6 +42,9 @@ type Config struct {
 	// MinFaceSize is the smallest face side in pixels reported as usable;
 	// smaller faces carry the ImageTooSmall warning. Default 80.
 	MinFaceSize int
+	// Observe, when set, receives each model inference's duration
+	// (observe.go); for metrics.
+	Observe Observer
 }
 
 func (c Config) withDefaults() Config {
@@ -74,6 +77,7 @@ type Engine struct {
 type worker struct {
 	detect, landmark, feature, liveness, blaze gocv.Net
 	loaded                                     []*gocv.Net // the nets to close
+	observe                                    Observer
 }
 
 // ModelFiles lists the cache paths the engine needs, verified against the
@@ -117,6 +121,7 @@ func New(cfg Config) (*Engine, error) {
 			e.Close()
 			return nil, err
 		}
+		w.observe = cfg.Observe
 		e.workers = append(e.workers, w)
 		e.pool <- w
 	}

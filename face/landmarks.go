@@ -43,6 +43,7 @@ func cropResize(img gocv.Mat, box Rect, size int) gocv.Mat {
 
 // landmarks68 runs the landmark model on a square box.
 func (w *worker) landmarks68(img gocv.Mat, box Rect) (Landmarks, error) {
+	defer w.timed(ModelLandmarks)()
 	crop := cropResize(img, box, landmarkSize)
 	defer crop.Close()
 	grey := gocv.NewMat()

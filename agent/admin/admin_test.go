@@ -47,6 +47,7 @@ type agentStub struct {
 	mu      sync.Mutex
 	deleted []bws.BCID
 	rotated []store.KeySet
+	outbox  int // OutboxChanged calls
 }
 
 func startAgent(t *testing.T, cfg config.Config) *agentStub {
@@ -70,6 +71,11 @@ func startAgent(t *testing.T, cfg config.Config) *agentStub {
 			a.rotated = append(a.rotated, ks)
 			a.mu.Unlock()
 			return nil
+		},
+		OutboxChanged: func() {
+			a.mu.Lock()
+			a.outbox++
+			a.mu.Unlock()
 		},
 	})
 	a.srv, err = Listen(cfg.AdminSocket(), a.local, discard())

@@ -33,6 +33,9 @@ type Hooks struct {
 	// SigningKeys is called with the keys after a rotation, so the token
 	// manager signs with the new key at once.
 	SigningKeys func(store.KeySet) error
+	// OutboxChanged is called after jobs were requeued or dropped, so the
+	// sync sender looks at the outbox at once; nil: sync off or no agent.
+	OutboxChanged func()
 }
 
 // Local implements Service on an open store.

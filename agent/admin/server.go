@@ -206,6 +206,7 @@ func (s *Server) routes(svc Service) http.Handler {
 		n, err := svc.RotateTemplateKey(r.Context())
 		s.reply(w, r, resealReply{Resealed: n}, err)
 	})
+	s.outboxRoutes(mux, svc)
 	return mux
 }
 

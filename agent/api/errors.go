@@ -96,6 +96,7 @@ const (
 	msgClosed         = "the agent is shutting down"
 	msgTimeout        = "ExecutionOfJobTimedOut"
 	msgBodyTooLarge   = "request body too large"
+	msgSyncFull       = "SyncOutboxFull" // the sync outbox is at its bounds: enrollments wait for the centre
 )
 
 // statusOf maps an error to its HTTP status and client message.

@@ -95,6 +95,7 @@ type fixture struct {
 	ts      *httptest.Server
 	secrets map[string]string
 	reg     prometheus.Registerer // metrics registry for the next open
+	sync    Syncer                // sync sender for the next open; nil: sync off
 }
 
 func storeOptions(clk *clock) store.Options {
@@ -160,7 +161,7 @@ func (f *fixture) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv, err = New(f.cfg, Deps{Store: f.db, Engine: engine(t), Liveness: lc, Tokens: tm, Logger: testLogger(t), Now: f.clk.Now, Metrics: f.reg})
+	f.srv, err = New(f.cfg, Deps{Store: f.db, Engine: engine(t), Liveness: lc, Tokens: tm, Logger: testLogger(t), Now: f.clk.Now, Metrics: f.reg, Sync: f.sync})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,17 @@ import (
 // upload reserves its slot before the (slow) analysis, so parallel uploads
 // cannot overshoot the bounds. Expired tokens are swept lazily on every
 // use, so no goroutine is needed and tests drive expiry with the clock.
+//
+// In sync mode a held sample also keeps its image file, for the outbox job
+// of the enrollment that consumes it; those bytes are bounded too
+// (maxHeldFileBytes) and leave with the sample.
 type holder struct {
 	mu        sync.Mutex
 	now       func() time.Time
 	perToken  int
 	total     int
 	used      int // held + reserved, all tokens
+	fileBytes int // image files held + reserved, all tokens
 	seq       uint64
 	tokens    map[string]*tokenSamples
 	nextSweep time.Time
@@ -36,7 +41,13 @@ type heldSample struct {
 	index int
 	seq   uint64 // arrival order
 	s     liveness.Sample
+	file  []byte // the image file, in sync mode only
 }
+
+// maxHeldFileBytes bounds the image files held for sync at once: enough
+// for a busy kiosk's tokens (hundreds of samples of a few hundred KB), and
+// far below what MaxHeldSamples × MaxUploadBytes would allow.
+const maxHeldFileBytes = 256 << 20
 
 // sweepEvery bounds how often a use walks all tokens for expired ones.
 const sweepEvery = time.Second
@@ -46,8 +57,9 @@ func newHolder(now func() time.Time, perToken, total int) *holder {
 }
 
 // reserve books a slot for one sample of token id, which expires at
-// expires. Call commit or cancel afterwards.
-func (h *holder) reserve(id string, expires time.Time) error {
+// expires, and fileBytes for its image file (0 when the file is not
+// kept). Call commit or cancel afterwards.
+func (h *holder) reserve(id string, expires time.Time, fileBytes int) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -58,7 +70,7 @@ func (h *holder) reserve(id string, expires time.Time) error {
 	if t != nil && len(t.samples)+t.reserved >= h.perToken {
 		return newError(ErrTooManySamples, msgTooMany, nil)
 	}
-	if h.used >= h.total {
+	if h.used >= h.total || h.fileBytes+fileBytes > maxHeldFileBytes {
 		return newError(ErrUnavailable, msgHeldFull, nil)
 	}
 	if t == nil {
@@ -67,11 +79,12 @@ func (h *holder) reserve(id string, expires time.Time) error {
 	}
 	t.reserved++
 	h.used++
+	h.fileBytes += fileBytes
 	return nil
 }
 
 // cancel releases a reservation without a sample.
-func (h *holder) cancel(id string) {
+func (h *holder) cancel(id string, fileBytes int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.tokens[id]
@@ -80,12 +93,14 @@ func (h *holder) cancel(id string) {
 	}
 	t.reserved--
 	h.used--
+	h.fileBytes -= fileBytes
 	h.dropIfEmpty(id, t)
 }
 
-// commit turns a reservation into a held sample. It reports false when the
-// token expired or the holder closed meanwhile (the sample is dropped).
-func (h *holder) commit(id string, index int, s liveness.Sample) bool {
+// commit turns a reservation into a held sample, with its image file when
+// one was reserved for (nil otherwise). It reports false when the token
+// expired or the holder closed meanwhile (the sample is dropped).
+func (h *holder) commit(id string, index int, s liveness.Sample, file []byte) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.tokens[id]
@@ -95,30 +110,32 @@ func (h *holder) commit(id string, index int, s liveness.Sample) bool {
 	t.reserved--
 	if !h.now().Before(t.expires) {
 		h.used--
+		h.fileBytes -= len(file)
 		h.dropIfEmpty(id, t)
 		return false
 	}
 	h.seq++
-	t.samples = append(t.samples, heldSample{index: index, seq: h.seq, s: s})
+	t.samples = append(t.samples, heldSample{index: index, seq: h.seq, s: s, file: file})
 	return true
 }
 
 // take removes and returns the token's samples ordered by index, then
-// arrival. Uploads still being analysed stay reserved and arrive after.
-func (h *holder) take(id string) []liveness.Sample {
+// arrival, and their image files in the same order (nil when none were
+// kept). Uploads still being analysed stay reserved and arrive after.
+func (h *holder) take(id string) ([]liveness.Sample, [][]byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sweepLocked()
 	t := h.tokens[id]
 	if t == nil || len(t.samples) == 0 {
-		return nil
+		return nil, nil
 	}
 	held := t.samples
-	h.used -= len(held)
+	h.release(held)
 	t.samples = nil
 	h.dropIfEmpty(id, t)
 	if !h.now().Before(t.expires) {
-		return nil // expired since the last sweep
+		return nil, nil // expired since the last sweep
 	}
 	slices.SortStableFunc(held, func(a, b heldSample) int {
 		if a.index != b.index {
@@ -127,10 +144,22 @@ func (h *holder) take(id string) []liveness.Sample {
 		return cmp.Compare(a.seq, b.seq)
 	})
 	out := make([]liveness.Sample, len(held))
+	var files [][]byte
 	for i := range held {
 		out[i] = held[i].s
+		if held[i].file != nil {
+			files = append(files, held[i].file)
+		}
 	}
-	return out
+	return out, files
+}
+
+// release uncounts samples leaving the holder.
+func (h *holder) release(held []heldSample) {
+	h.used -= len(held)
+	for i := range held {
+		h.fileBytes -= len(held[i].file)
+	}
 }
 
 // drop discards the token's held samples.
@@ -138,7 +167,7 @@ func (h *holder) drop(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if t := h.tokens[id]; t != nil {
-		h.used -= len(t.samples)
+		h.release(t.samples)
 		t.samples = nil
 		h.dropIfEmpty(id, t)
 	}
@@ -161,7 +190,7 @@ func (h *holder) close() {
 	defer h.mu.Unlock()
 	h.closed = true
 	clear(h.tokens)
-	h.used = 0
+	h.used, h.fileBytes = 0, 0
 }
 
 // sweep drops the samples of expired tokens now.
@@ -180,7 +209,7 @@ func (h *holder) sweepLocked() {
 	h.nextSweep = now.Add(sweepEvery)
 	for id, t := range h.tokens {
 		if !now.Before(t.expires) {
-			h.used -= len(t.samples)
+			h.release(t.samples)
 			t.samples = nil
 			h.dropIfEmpty(id, t)
 		}

@@ -34,6 +34,8 @@ type Deps struct {
 	Now func() time.Time
 	// Metrics registers the API's series; nil records none.
 	Metrics prometheus.Registerer
+	// Sync is the sync sender (sync.go); nil when sync mode is off.
+	Sync Syncer
 }
 
 // Server is the BWS API and its biometric service. It is safe for
@@ -47,10 +49,10 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	sync    Syncer // nil: sync mode off
 
-	hosts      hostPolicy
+	tuned      atomic.Pointer[tunables] // the options Reconfigure changes
 	ownOrigin  string
-	origins    map[string]bool
 	auth       *authenticator
 	held       *holder
 	verifyLock *limiter
@@ -92,16 +94,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		tokens:     deps.Tokens,
 		log:        deps.Logger.With(slog.String("component", "api")),
 		now:        deps.Now,
-		hosts:      newHostPolicy(cfg),
-		origins:    map[string]bool{},
+		sync:       deps.Sync,
 		held:       newHolder(deps.Now, cfg.MaxSamplesPerToken, cfg.MaxHeldSamples),
 		verifyLock: newLimiter(cfg.LockoutFailures, cfg.LockoutWindow, false, cfg.LockoutWindow),
 	}
 	s.ownOrigin, _ = originOf(cfg.PublicURL)
-	s.origins[s.ownOrigin] = true
-	for _, o := range cfg.CORSOrigins {
-		s.origins[strings.ToLower(o)] = true
-	}
+	s.tuned.Store(s.newTunables(cfg))
 	var err error
 	if s.auth, err = newAuthenticator(deps.Store, deps.Now, cfg, runtime.GOMAXPROCS(0)); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -187,7 +185,7 @@ func (s *Server) Middleware(h http.Handler) http.Handler {
 		hdr := w.Header()
 		hdr.Set("Cache-Control", "no-store")
 		hdr.Set("X-Content-Type-Options", "nosniff")
-		if !s.hosts.allows(r.Host) {
+		if !s.tunables().hosts.allows(r.Host) {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "request for a foreign host refused",
 				slog.String("host", shorten(r.Host, 100)), slog.String("remote", r.RemoteAddr))
 			writeMessage(w, http.StatusForbidden, msgHost)
@@ -225,7 +223,7 @@ func (s *Server) Middleware(h http.Handler) http.Handler {
 // already, so a rebound foreign name never gets here.
 func (s *Server) originAllowed(r *http.Request, origin string) bool {
 	o := strings.ToLower(origin)
-	if s.origins[o] {
+	if s.tunables().origins[o] {
 		return true
 	}
 	scheme := "http://"

@@ -262,13 +262,19 @@ func (s *Server) upload(ctx context.Context, c *token.Claims, body []byte, tag s
 	if trait != 0 && !c.Traits.Has(trait) {
 		return UploadResult{Error: CodeSampleNotOfExpectedType}, nil
 	}
-	if err := s.held.reserve(c.TokenID, c.Expires); err != nil {
+	// Sync mode keeps the file for the centre; otherwise only the
+	// analysis is held.
+	var file []byte
+	if s.sync != nil {
+		file = sample.Data
+	}
+	if err := s.held.reserve(c.TokenID, c.Expires, len(file)); err != nil {
 		return UploadResult{}, err
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			s.held.cancel(c.TokenID)
+			s.held.cancel(c.TokenID, len(file))
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.JobTimeout)
@@ -292,7 +298,7 @@ func (s *Server) upload(ctx context.Context, c *token.Claims, body []byte, tag s
 	if !res.Accepted {
 		return res, nil
 	}
-	if !s.held.commit(c.TokenID, index, ls) {
+	if !s.held.commit(c.TokenID, index, ls, file) {
 		if err := s.open(); err != nil {
 			return UploadResult{}, err
 		}
@@ -405,7 +411,7 @@ func (s *Server) perform(ctx context.Context, c *token.Claims, op bws.Operation,
 	case err != nil && !isStoreNotFound(err):
 		return Result{}, fmt.Errorf("token state: %w", err)
 	}
-	samples := s.held.take(c.TokenID)
+	samples, files := s.held.take(c.TokenID)
 	if len(samples) == 0 {
 		return Result{}, newError(ErrNoSamples, msgNoSamples, nil)
 	}
@@ -420,7 +426,7 @@ func (s *Server) perform(ctx context.Context, c *token.Claims, op bws.Operation,
 
 	start := time.Now()
 	jobCtx, cancel := context.WithTimeout(ctx, s.cfg.JobTimeout)
-	res, err := s.decide(jobCtx, c, op, samples, try, opts)
+	res, err := s.decide(jobCtx, c, op, samples, files, try, opts)
 	expired := errors.Is(jobCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	switch {
@@ -451,8 +457,9 @@ func (s *Server) perform(ctx context.Context, c *token.Claims, op bws.Operation,
 }
 
 // decide is the biometric part of a call: liveness when required, then
-// the operation on the samples' fused template.
-func (s *Server) decide(ctx context.Context, c *token.Claims, op bws.Operation, samples []liveness.Sample, try int, opts PerformOptions) (Result, error) {
+// the operation on the samples' fused template. files are the samples'
+// image files in sync mode, for an enrollment's outbox job.
+func (s *Server) decide(ctx context.Context, c *token.Claims, op bws.Operation, samples []liveness.Sample, files [][]byte, try int, opts PerformOptions) (Result, error) {
 	if c.Task.LiveDetection() || opts.LiveDetection || op == bws.OpLivenessDetection {
 		challenge := c.Task.ChallengeResponse()
 		d := s.live.Decide(samples, challenge)
@@ -476,12 +483,12 @@ func (s *Server) decide(ctx context.Context, c *token.Claims, op bws.Operation, 
 	}
 	switch op {
 	case bws.OpEnroll:
-		if err := s.addTemplate(ctx, c.BCID, probe); err != nil {
+		if err := s.addTemplate(ctx, c.BCID, probe, files); err != nil {
 			return Result{}, err
 		}
 		return Result{Success: true}, nil
 	case bws.OpVerify:
-		return s.verify(ctx, c, probe)
+		return s.verify(ctx, c, probe, files)
 	case bws.OpIdentify:
 		return s.identify(c.BCID, probe, opts.MaxResults)
 	}
@@ -527,15 +534,33 @@ func fuse(samples []liveness.Sample) (enroll.Template, bool) {
 	return t, true
 }
 
-func (s *Server) addTemplate(ctx context.Context, c bws.BCID, t enroll.Template) error {
-	_, err := s.db.AddTemplates(ctx, c, store.Template{
+// addTemplate stores an enrollment's template; in sync mode together with
+// the outbox job that gives the centre the same samples (files), in one
+// transaction.
+func (s *Server) addTemplate(ctx context.Context, c bws.BCID, t enroll.Template, files [][]byte) error {
+	tpl := store.Template{
 		Model:        t.Model,
 		ModelVersion: TemplateVersion,
 		Vector:       t.Vector,
 		Quality:      t.Quality,
-	})
+	}
+	var err error
+	if s.sync == nil {
+		_, err = s.db.AddTemplates(ctx, c, tpl)
+	} else {
+		// A job holds at most MaxOutboxSamples; the first ones, in upload
+		// order, are what a BWS client sends first too.
+		files = files[:min(len(files), store.MaxOutboxSamples)]
+		_, _, err = s.db.AddTemplatesWithOutbox(ctx, c, store.OutboxJob{Samples: files}, tpl)
+		if errors.Is(err, store.ErrOutboxFull) {
+			return newError(ErrUnavailable, msgSyncFull, err)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("add template: %w", err)
+	}
+	if s.sync != nil {
+		s.sync.Notify()
 	}
 	if err := s.galleries.refresh(ctx, c); err != nil {
 		return fmt.Errorf("update gallery: %w", err)
@@ -543,7 +568,7 @@ func (s *Server) addTemplate(ctx context.Context, c bws.BCID, t enroll.Template)
 	return nil
 }
 
-func (s *Server) verify(ctx context.Context, c *token.Claims, probe enroll.Template) (Result, error) {
+func (s *Server) verify(ctx context.Context, c *token.Claims, probe enroll.Template, files [][]byte) (Result, error) {
 	ts, err := s.db.Templates(ctx, c.BCID)
 	if err != nil && !isStoreNotFound(err) {
 		return Result{}, fmt.Errorf("templates: %w", err)
@@ -564,9 +589,9 @@ func (s *Server) verify(ctx context.Context, c *token.Claims, probe enroll.Templ
 	if err != nil {
 		return Result{}, fmt.Errorf("verify: %w", err)
 	}
-	res := Result{Success: score >= s.cfg.VerifyThreshold, Score: score}
+	res := Result{Success: score >= s.tunables().verifyThreshold, Score: score}
 	if res.Success && c.Task.AutoEnroll() {
-		if err := s.addTemplate(ctx, c.BCID, probe); err != nil {
+		if err := s.addTemplate(ctx, c.BCID, probe, files); err != nil {
 			return Result{}, err
 		}
 	}
@@ -578,7 +603,7 @@ func (s *Server) identify(c bws.BCID, probe enroll.Template, maxResults int) (Re
 	if g == nil {
 		return Result{}, nil
 	}
-	ms, err := g.Identify(probe.Vector, maxResults, s.cfg.IdentifyThreshold)
+	ms, err := g.Identify(probe.Vector, maxResults, s.tunables().identifyThreshold)
 	if err != nil {
 		return Result{}, fmt.Errorf("identify: %w", err)
 	}
@@ -669,10 +694,20 @@ func (s *Server) deleteClass(ctx context.Context, who string, c bws.BCID) error 
 	if err := c.Validate(); err != nil {
 		return newError(ErrBadRequest, "invalid BCID", err)
 	}
-	err := s.db.DeleteClass(ctx, c)
+	var err error
+	if s.sync == nil {
+		err = s.db.DeleteClass(ctx, c)
+	} else {
+		// The delete job drops the class's pending enroll jobs and their
+		// samples in the same transaction.
+		_, _, err = s.db.DeleteClassWithOutbox(ctx, c, store.OutboxJob{})
+	}
 	found := !isStoreNotFound(err)
 	if err != nil && found {
 		return fmt.Errorf("delete class: %w", err)
+	}
+	if found && s.sync != nil {
+		s.sync.Notify()
 	}
 	s.galleries.remove(c)
 	s.verifyLock.reset(c.String())
@@ -748,6 +783,8 @@ type Status struct {
 	Version  string    `json:"Version"`
 	Label    string    `json:"Label"`
 	Features []Feature `json:"Features"`
+	// Sync is the sync outbox's state (Deps.Sync), only in sync mode.
+	Sync any `json:"Sync,omitempty"`
 }
 
 // Feature is one capability of the agent for the calling app.
@@ -765,7 +802,12 @@ func (s *Server) status(app store.App) Status {
 	}
 	ps := strings.Join(parts, ",")
 	traits := bws.TraitFace.String()
+	var sync any
+	if s.sync != nil {
+		sync = s.sync.Status()
+	}
 	return Status{
+		Sync:    sync,
 		Version: s.cfg.Version,
 		Label:   s.cfg.Label,
 		Features: []Feature{

@@ -141,10 +141,10 @@ func TestHolder(t *testing.T) {
 	h := newHolder(clk.Now, 3, 5)
 	exp := t0.Add(10 * time.Minute)
 	add := func(id string, index int, tag string) error {
-		if err := h.reserve(id, exp); err != nil {
+		if err := h.reserve(id, exp, 0); err != nil {
 			return err
 		}
-		if !h.commit(id, index, liveness.Sample{Tag: tag}) {
+		if !h.commit(id, index, liveness.Sample{Tag: tag}, nil) {
 			t.Fatalf("commit %s %d failed", id, index)
 		}
 		return nil
@@ -167,22 +167,26 @@ func TestHolder(t *testing.T) {
 	}
 	// Ordered by index, then arrival; taking removes.
 	var tags []string
-	for _, s := range h.take("t1") {
+	taken, files := h.take("t1")
+	if files != nil {
+		t.Fatalf("files kept without sync: %v", files)
+	}
+	for _, s := range taken {
 		tags = append(tags, s.Tag)
 	}
 	if strings.Join(tags, "") != "acd" {
 		t.Fatalf("order %v, want a c d", tags)
 	}
-	if got := h.take("t1"); got != nil {
+	if got, _ := h.take("t1"); got != nil {
 		t.Fatalf("taken twice: %v", got)
 	}
 	// A reservation in flight survives a take and lands after it.
-	if err := h.reserve("t1", exp); err != nil {
+	if err := h.reserve("t1", exp, 0); err != nil {
 		t.Fatal(err)
 	}
 	h.take("t1")
-	h.commit("t1", 0, liveness.Sample{Tag: "late"})
-	if got := h.take("t1"); len(got) != 1 || got[0].Tag != "late" {
+	h.commit("t1", 0, liveness.Sample{Tag: "late"}, nil)
+	if got, _ := h.take("t1"); len(got) != 1 || got[0].Tag != "late" {
 		t.Fatalf("late sample: %v", got)
 	}
 	// Expiry.
@@ -196,8 +200,51 @@ func TestHolder(t *testing.T) {
 	}
 	// Close.
 	h.close()
-	if err := h.reserve("t9", exp.Add(time.Hour)); !errors.Is(err, ErrClosed) {
+	if err := h.reserve("t9", exp.Add(time.Hour), 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("reserve after close: %v", err)
+	}
+}
+
+// In sync mode the holder keeps each sample's file, in the samples' order,
+// bounded in bytes, and forgets the bytes with the samples.
+func TestHolderFiles(t *testing.T) {
+	clk := &clock{t: t0}
+	h := newHolder(clk.Now, 5, 10)
+	exp := t0.Add(10 * time.Minute)
+	add := func(id string, index int, file []byte) error {
+		if err := h.reserve(id, exp, len(file)); err != nil {
+			return err
+		}
+		if !h.commit(id, index, liveness.Sample{Tag: string(file)}, file) {
+			t.Fatalf("commit %s %d failed", id, index)
+		}
+		return nil
+	}
+	add("t1", 2, []byte("c"))
+	add("t1", 1, []byte("ab"))
+	samples, files := h.take("t1")
+	if len(samples) != 2 || len(files) != 2 || string(files[0]) != "ab" || string(files[1]) != "c" {
+		t.Fatalf("samples %v files %q", samples, files)
+	}
+	if h.fileBytes != 0 {
+		t.Fatalf("%d file bytes booked after take", h.fileBytes)
+	}
+	if err := h.reserve("t2", exp, maxHeldFileBytes+1); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("over the byte bound: %v", err)
+	}
+	// A cancelled reservation and a commit after expiry release their bytes;
+	// so does the sweep.
+	h.reserve("t2", exp, 100)
+	h.cancel("t2", 100)
+	h.reserve("t3", exp, 5)
+	add("t4", 0, []byte("held"))
+	clk.Add(10 * time.Minute)
+	if h.commit("t3", 0, liveness.Sample{}, []byte("12345")) {
+		t.Fatal("commit after expiry succeeded")
+	}
+	h.sweep()
+	if h.fileBytes != 0 || h.used != 0 {
+		t.Fatalf("%d file bytes, %d slots booked after expiry", h.fileBytes, h.used)
 	}
 }
 
@@ -310,7 +357,8 @@ func TestStatusOf(t *testing.T) {
 // TestRecover: a panic below the middleware is a 500 with {"Message":…},
 // not a dead connection or daemon.
 func TestRecover(t *testing.T) {
-	s := &Server{log: testLogger(t), hosts: newHostPolicy(testConfig()), origins: map[string]bool{}}
+	s := &Server{log: testLogger(t)}
+	s.tuned.Store(s.newTunables(testConfig()))
 	h := s.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	r := httptest.NewRequest(http.MethodGet, "/extension/status", nil)
 	r.Host = "127.0.0.1:1"

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/bwsagent/bwsagent/agent/bws"
+	"github.com/bwsagent/bwsagent/agent/outbox"
 	"github.com/bwsagent/bwsagent/face/models"
 	"github.com/bwsagent/bwsagent/store"
 )
@@ -56,9 +57,15 @@ type Config struct {
 	LogLevel string `yaml:"logLevel"`
 	// LogFormat is text or json.
 	LogFormat string `yaml:"logFormat"`
-	// Source is the camera or stream URI of the capture sessions (not used
-	// by the BWS API itself). Empty: no camera.
+	// Source is the camera or stream URI of the capture sessions and the
+	// preview (not used by the BWS API itself), see capture.ParseURI;
+	// "demo" is a synthetic head. Empty: no camera.
 	Source string `yaml:"source"`
+	// Capture, Preview and Kiosk configure the camera, the preview socket
+	// and the kiosk page with its capture sessions (capture.go).
+	Capture Capture `yaml:"capture"`
+	Preview Preview `yaml:"preview"`
+	Kiosk   Kiosk   `yaml:"kiosk"`
 	// ReadTimeout bounds reading one request, body included (uploads).
 	ReadTimeout time.Duration `yaml:"readTimeout"`
 	// WriteTimeout bounds one request from the end of its headers to the
@@ -71,6 +78,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// API configures the BWS routes.
 	API API `yaml:"api"`
+	// Sync sends enrollments and deletions to a central BWS (sync.go).
+	Sync outbox.Config `yaml:"sync"`
 }
 
 // API mirrors the options of the BWS API server (agent/api.Config).
@@ -141,6 +150,9 @@ func Default() Config {
 		WriteTimeout:    60 * time.Second,
 		IdleTimeout:     120 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
+		Capture:         defaultCapture(),
+		Preview:         defaultPreview(),
+		Kiosk:           defaultKiosk(),
 		API: API{
 			BasePath:             "/extension/",
 			AllowedHosts:         []string{},
@@ -160,6 +172,7 @@ func Default() Config {
 			MaxAuthLockout:       time.Hour,
 			Label:                "bwsagent",
 		},
+		Sync: outbox.DefaultConfig(),
 	}
 }
 
@@ -264,6 +277,8 @@ func (c Config) Validate() error {
 	if len(a.Label) > 128 {
 		bad("api.label", "must be at most 128 bytes")
 	}
+	errs = append(errs, c.validateCapture()...)
+	errs = append(errs, c.validateSync()...)
 	return errors.Join(errs...)
 }
 

@@ -146,6 +146,14 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 				return err
 			}
 		}
+		// Lists of mappings (sync.map) have their keys checked too.
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct && v.Kind == yaml.SequenceNode {
+			for j, item := range v.Content {
+				if err := checkKeys(item, f.Type.Elem(), fmt.Sprintf("%s[%d].", key, j)); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -5,8 +5,9 @@
 // The enroll and deleteclass paths write a job in the same bbolt
 // transaction as their local effect (store.DB.AddTemplatesWithOutbox,
 // store.DB.DeleteClassWithOutbox) and call Sender.Notify. The Sender is the
-// one goroutine that reads the outbox and calls the centre through a Client:
-// a BWS 2 extension endpoint (NewBWS2) or BWS 3 REST (NewBWS3).
+// one loop that reads the outbox; it calls the centre through a Client (a
+// BWS 2 extension endpoint, NewBWS2, or BWS 3 REST, NewBWS3) for up to
+// Config.Concurrency classes at once, one job per class at a time.
 //
 // Errors from the centre are classified (DeliveryError): 4xx answers and
 // BWS error codes are permanent and move the job to the dead letters, where

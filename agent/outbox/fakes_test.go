@@ -208,6 +208,9 @@ func (c *centre2) config() Config {
 	cfg.Enabled = true
 	cfg.URL = c.srv.URL + "/extension/"
 	cfg.AppID, cfg.AppSecret = c.appID, c.secret
+	// One job at a time: these scenarios pin which jobs a transient
+	// failure or a kill leaves pending (TestConcurrentDelivery covers more).
+	cfg.Concurrency = 1
 	return cfg
 }
 
@@ -396,6 +399,9 @@ func (c *centre3) config() Config {
 	cfg.URL = c.srv.URL
 	cfg.ClientID = c.clientID
 	cfg.ClientKey = base64.StdEncoding.EncodeToString(c.key)
+	// One job at a time: these scenarios pin which jobs a transient
+	// failure or a kill leaves pending (TestConcurrentDelivery covers more).
+	cfg.Concurrency = 1
 	return cfg
 }
 

@@ -38,7 +38,7 @@ type Options struct {
 	// Clock; nil means the system clock.
 	Clock Clock
 	// Rand returns uniform numbers in [0,1) for the backoff jitter; nil
-	// means math/rand/v2. Called from the sender's goroutine only.
+	// means math/rand/v2. Calls are serialized.
 	Rand func() float64
 }
 
@@ -46,9 +46,11 @@ type Options struct {
 // by Start and stopped by Close.
 //
 // Order: at most one job per class is in flight and a class's jobs go in
-// outbox order (store.DB.NextOutbox); classes do not wait for each other,
-// except that a transient failure pauses the whole sender (the centre, not
-// the job, is the likely cause) for the backoff delay.
+// outbox order (store.DB.NextOutbox); up to Config.Concurrency classes are
+// delivered at once and do not wait for each other, except that a
+// transient failure pauses the whole sender (the centre, not the job, is
+// the likely cause) for the backoff delay: no new job starts, those in
+// flight finish.
 //
 // Idempotency of enrollments, which the BWS protocols do not offer: before
 // the first enroll call the sender asks the centre about the class and
@@ -80,11 +82,13 @@ type Sender struct {
 	cancel context.CancelFunc
 	once   sync.Once
 
-	// Loop state, owned by the goroutine.
+	lastExpire time.Time // owned by the loop goroutine
+
+	// Delivery state, shared by the jobs in flight.
+	loopMu     sync.Mutex
 	failures   int       // consecutive transient failures
 	pauseUntil time.Time // no calls to the centre before this
-	lastExpire time.Time
-	lastLogged string // last failure logged, to log repeats once
+	lastLogged string    // last failure logged, to log repeats once
 
 	mu     sync.Mutex
 	status Status
@@ -228,8 +232,8 @@ const batch = 64
 func (s *Sender) pass(ctx context.Context) time.Duration {
 	defer s.refreshStats(ctx)
 	now := s.clock.Now()
-	if now.Before(s.pauseUntil) {
-		return s.pauseUntil.Sub(now)
+	if pause := s.pausedUntil(); now.Before(pause) {
+		return pause.Sub(now)
 	}
 	if now.Sub(s.lastExpire) >= s.cfg.PollInterval {
 		s.lastExpire = now
@@ -258,13 +262,48 @@ func (s *Sender) pass(ctx context.Context) time.Duration {
 			}
 			return s.cfg.PollInterval
 		}
-		for _, j := range due {
-			if wait, stop := s.handle(ctx, j); stop {
-				return wait
-			}
+		if wait, stop := s.handleBatch(ctx, due); stop {
+			return wait
 		}
 		now = s.clock.Now()
 	}
+}
+
+func (s *Sender) pausedUntil() time.Time {
+	s.loopMu.Lock()
+	defer s.loopMu.Unlock()
+	return s.pauseUntil
+}
+
+// handleBatch delivers the due class heads, up to Config.Concurrency at
+// once. A job that stops the pass (a transient failure, shutdown) keeps
+// further jobs from starting; those in flight finish. It returns the
+// longest wait a stopping job asked for.
+func (s *Sender) handleBatch(ctx context.Context, due []store.OutboxJob) (wait time.Duration, stop bool) {
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	slots := make(chan struct{}, max(s.cfg.Concurrency, 1))
+	for _, j := range due {
+		slots <- struct{}{}
+		mu.Lock()
+		halt := stop
+		mu.Unlock()
+		if halt {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if w, st := s.handle(ctx, j); st {
+				mu.Lock()
+				stop, wait = true, max(wait, w)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return wait, stop
 }
 
 // handle delivers one job and records the outcome. stop ends the pass,
@@ -281,10 +320,12 @@ func (s *Sender) handle(ctx context.Context, j store.OutboxJob) (wait time.Durat
 			log.Error("mark delivered", "err", err)
 			return s.cfg.PollInterval, true
 		}
+		s.loopMu.Lock()
 		if s.failures > 0 {
 			log.Info("sync recovered", "failures", s.failures)
 		}
 		s.failures, s.lastLogged = 0, ""
+		s.loopMu.Unlock()
 		s.m.delivered.WithLabelValues(j.Kind.String()).Inc()
 		s.m.latency.Observe(s.clock.Now().Sub(start).Seconds())
 		now := s.clock.Now()
@@ -311,18 +352,24 @@ func (s *Sender) handle(ctx context.Context, j store.OutboxJob) (wait time.Durat
 	default:
 		s.m.failures.WithLabelValues("transient").Inc()
 		s.noteError(err)
+		s.loopMu.Lock()
 		delay := s.cfg.Backoff.Delay(s.failures, s.rand())
 		s.failures++
-		now := s.clock.Now()
-		s.pauseUntil = now.Add(delay)
-		if err := s.db.RecordOutboxFailure(ctx, j.Seq, j.ID, err.Error(), s.pauseUntil); err != nil && !errors.Is(err, store.ErrNotFound) {
-			log.Error("record failure", "err", err)
+		failures := s.failures
+		retryAt := s.clock.Now().Add(delay)
+		if retryAt.After(s.pauseUntil) {
+			s.pauseUntil = retryAt
 		}
 		// Log a failure once until it changes or recovers: a centre down
 		// for a day must not fill the journal.
-		if msg := err.Error(); msg != s.lastLogged {
-			s.lastLogged = msg
-			log.Warn("sync delivery failed; retrying", "err", err, "retry_in", delay, "failures", s.failures)
+		logIt := err.Error() != s.lastLogged
+		s.lastLogged = err.Error()
+		s.loopMu.Unlock()
+		if err := s.db.RecordOutboxFailure(ctx, j.Seq, j.ID, err.Error(), retryAt); err != nil && !errors.Is(err, store.ErrNotFound) {
+			log.Error("record failure", "err", err)
+		}
+		if logIt {
+			log.Warn("sync delivery failed; retrying", "err", err, "retry_in", delay, "failures", failures)
 		}
 		return delay, true
 	}
@@ -415,8 +462,7 @@ func (s *Sender) refreshStats(ctx context.Context) {
 		s.status.OldestAgeSeconds = max(now.Sub(st.Oldest).Seconds(), 0)
 	}
 	s.status.RetryAt = nil
-	if now.Before(s.pauseUntil) {
-		t := s.pauseUntil
-		s.status.RetryAt = &t
+	if pause := s.pausedUntil(); now.Before(pause) {
+		s.status.RetryAt = &pause
 	}
 }

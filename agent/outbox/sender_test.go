@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -454,5 +456,83 @@ func TestFuncClient(t *testing.T) {
 	s.Close()
 	if len(enrolled) != 2 || !bytes.Equal(enrolled[0], fakeImage(1, 0)) {
 		t.Fatalf("enrolled %d samples", len(enrolled))
+	}
+}
+
+// TestConcurrentDelivery: with Concurrency 4, classes are delivered in
+// parallel (calls overlap), but never two jobs of one class at once, each
+// class's jobs in outbox order, each exactly once.
+func TestConcurrentDelivery(t *testing.T) {
+	clk := newFakeClock()
+	db := newStore(t, clk)
+	ctx := context.Background()
+	var want = map[bws.BCID][]uuid.UUID{}
+	for k := range 3 {
+		for i := int64(1); i <= 8; i++ {
+			j := enqueue(t, db, class(i), k)
+			want[class(i)] = append(want[class(i)], j.ID)
+		}
+	}
+	var (
+		mu       sync.Mutex
+		inFlight = map[bws.BCID]bool{}
+		running  int
+		peak     int
+		got      = map[bws.BCID][]uuid.UUID{}
+		overlap  = make(chan struct{})
+		once     sync.Once
+	)
+	client := &FuncClient{
+		StatusFunc: func(ctx context.Context, c bws.BCID) (ClassStatus, error) { return ClassStatus{Templates: -1}, nil },
+		DeleteFunc: func(ctx context.Context, c bws.BCID, job uuid.UUID) error { return nil },
+		EnrollFunc: func(ctx context.Context, c bws.BCID, job uuid.UUID, samples [][]byte) error {
+			mu.Lock()
+			if inFlight[c] {
+				t.Errorf("two jobs of %v in flight", c)
+			}
+			inFlight[c] = true
+			running++
+			peak = max(peak, running)
+			if running == 2 {
+				once.Do(func() { close(overlap) })
+			}
+			mu.Unlock()
+			// The first call waits for a second one: proof that they overlap.
+			select {
+			case <-overlap:
+			case <-time.After(10 * time.Second):
+				t.Error("no second call while the first was in flight")
+			}
+			mu.Lock()
+			inFlight[c] = false
+			running--
+			got[c] = append(got[c], job)
+			mu.Unlock()
+			return nil
+		},
+	}
+	cfg := DefaultConfig()
+	cfg.Concurrency = 4
+	s, err := New(Options{DB: db, Client: client, Config: cfg, Clock: clk, Rand: func() float64 { return 0.5 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	clk.drain(t, cfg.PollInterval)
+	mu.Lock()
+	defer mu.Unlock()
+	for c, ids := range want {
+		if !slices.Equal(got[c], ids) {
+			t.Errorf("%v delivered %v, want %v (in order, once each)", c, got[c], ids)
+		}
+	}
+	if peak < 2 || peak > 4 {
+		t.Errorf("peak of %d calls in flight, want 2..4", peak)
+	}
+	if st := s.Status(); st.Pending != 0 || st.Delivered != 24 {
+		t.Errorf("status %+v", st)
 	}
 }

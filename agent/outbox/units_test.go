@@ -54,13 +54,17 @@ func TestConfigValidate(t *testing.T) {
 		{"bws2", func(c *Config) {}, ok2, ""},
 		{"bws3", func(c *Config) {}, ok3, ""},
 		{"url", func(c *Config) { c.URL = "ftp://x" }, ok2, "'sync.url'"},
-		{"credentials", func(c *Config) { c.AppSecret = "" }, ok2, "'sync.appID'"},
+		{"app id", func(c *Config) { c.AppID = "" }, ok2, "'sync.appID'"},
+		{"secret from a credential", func(c *Config) { c.AppSecret = "" }, ok2, ""},
+		{"secret and file", func(c *Config) { c.AppSecretFile = "/run/s" }, ok2, "'sync.appSecretFile' are exclusive"},
+		{"key from a file", func(c *Config) { c.ClientKey, c.ClientKeyFile = "", "/run/k" }, ok3, ""},
 		{"protocol", func(c *Config) { c.Protocol = "bws4" }, ok2, "'sync.protocol'"},
 		{"client key", func(c *Config) { c.ClientKey = "c2hvcnQ=" }, ok3, "'sync.clientKey'"},
 		{"signing", func(c *Config) { c.SigningMethod = "RS256" }, ok3, "'sync.signingMethod'"},
 		{"timeout", func(c *Config) { c.Timeout = 0 }, ok2, "'sync.timeout'"},
 		{"max jobs", func(c *Config) { c.MaxJobs = 0 }, ok2, "'sync.maxJobs'"},
 		{"max age", func(c *Config) { c.MaxAge = 0 }, ok2, "'sync.maxAge'"},
+		{"concurrency", func(c *Config) { c.Concurrency = 0 }, ok2, "'sync.concurrency'"},
 		{"backoff", func(c *Config) { c.Backoff.Max = time.Millisecond }, ok2, "'sync.backoff.max'"},
 		{"ca file", func(c *Config) { c.CAFile = "/nonexistent/ca.pem" }, ok2, "'sync.caFile'"},
 		{"map", func(c *Config) { c.Map = []MapRule{{From: "bws/x", To: "central"}} }, ok2, "'sync.map[0].from'"},
@@ -218,4 +222,62 @@ func BenchmarkDeliverBWS2(b *testing.B) {
 	b.StopTimer()
 	s.Close()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
+}
+
+func TestLoadSecrets(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	key := "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	creds := t.TempDir()
+	if err := os.WriteFile(filepath.Join(creds, CredentialAppSecret), []byte("from-credential\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	bws2 := DefaultConfig()
+	bws2.Enabled, bws2.URL, bws2.AppID = true, "http://127.0.0.1:1/extension/", "a"
+	bws3 := DefaultConfig()
+	bws3.Enabled, bws3.Protocol, bws3.URL, bws3.ClientID = true, ProtocolBWS3, "http://127.0.0.1:1", "c"
+	tests := []struct {
+		name    string
+		mod     func(c *Config)
+		base    Config
+		credDir string
+		want    string // the loaded secret
+		err     string
+	}{
+		{"yaml secret wins", func(c *Config) { c.AppSecret = "inline" }, bws2, creds, "inline", ""},
+		{"file", func(c *Config) { c.AppSecretFile = write("s", "  from-file \n") }, bws2, creds, "from-file", ""},
+		{"credential", func(c *Config) {}, bws2, creds, "from-credential", ""},
+		{"nothing", func(c *Config) {}, bws2, "", "", "'sync.appSecretFile', or pass the systemd credential sync-app-secret"},
+		{"missing file", func(c *Config) { c.AppSecretFile = filepath.Join(dir, "nope") }, bws2, "", "", "'sync.appSecretFile'"},
+		{"two lines", func(c *Config) { c.AppSecretFile = write("two", "a\nb\n") }, bws2, "", "", "one line"},
+		{"bws3 key file", func(c *Config) { c.ClientKeyFile = write("k", key+"\n") }, bws3, "", key, ""},
+		{"bws3 short key", func(c *Config) { c.ClientKeyFile = write("short", "c2hvcnQ=") }, bws3, "", "", "'sync.clientKey' must be base64"},
+		{"disabled", func(c *Config) { c.Enabled = false }, bws2, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.base
+			tt.mod(&c)
+			got, err := c.LoadSecrets(tt.credDir)
+			if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("LoadSecrets = %v, want %q", err, tt.err)
+			}
+			if err != nil {
+				return
+			}
+			secret := got.AppSecret
+			if c.Protocol == ProtocolBWS3 {
+				secret = got.ClientKey
+			}
+			if secret != tt.want {
+				t.Errorf("secret %q, want %q", secret, tt.want)
+			}
+		})
+	}
 }

@@ -1,33 +1,18 @@
 package sdnotify
 
 import (
-	"context"
 	"fmt"
 	"net"
 
 	"github.com/coreos/go-systemd/v22/activation"
 )
 
-// Listen returns the TCP listener systemd passed by socket activation
-// (bwsagent.socket: $LISTEN_FDS/$LISTEN_PID), else a new listener on addr.
-// With socket activation the port is bound before the agent starts, so
-// clients connecting during start-up wait instead of being refused, and
-// the agent needs no right to bind privileged ports.
-func Listen(ctx context.Context, addr string) (net.Listener, error) {
-	l, err := Activated()
-	if err != nil || l != nil {
-		return l, err
-	}
-	var lc net.ListenConfig
-	if l, err = lc.Listen(ctx, "tcp", addr); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	return l, nil
-}
-
 // Activated returns the first stream socket systemd passed
-// (bwsagent.socket), or nil without socket activation. Further sockets
-// are closed: the agent serves one listener.
+// (bwsagent.socket), or nil without socket activation: serve it instead
+// of binding. With socket activation the port is bound before the agent
+// starts, so clients connecting during start-up wait instead of being
+// refused, and the agent needs no right to bind privileged ports. Further
+// sockets are closed: the agent serves one listener.
 func Activated() (net.Listener, error) {
 	// go-systemd checks LISTEN_PID, so variables meant for a parent are
 	// ignored.

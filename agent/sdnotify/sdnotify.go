@@ -125,22 +125,28 @@ func (n *Notifier) Notify(state string) error {
 // restarts the agent after WatchdogSec= — and STATUS says why. It returns
 // at once when no watchdog is armed. Run it in a goroutine owned by the
 // agent, started after Ready.
+//
+// A failed send does not end the loop: it is retried on the next tick
+// (the socket's queue may be full for a moment, or the process out of
+// file descriptors), and if sends keep failing systemd's watchdog fires,
+// which is the right outcome. The last send error, if the last send
+// failed, is returned when ctx ends.
 func (n *Notifier) Watchdog(ctx context.Context, health func() error) error {
 	if n.interval <= 0 {
 		return nil
 	}
 	t := n.newTicker(n.interval)
 	defer t.Stop()
-	healthy := true
+	healthy := true // as systemd last heard
+	var sendErr error
 	for {
 		if err := health(); err != nil {
 			if healthy {
 				// Once per transition: the journal gets one line, not one per tick.
-				if err := n.notify(statusLine("unhealthy, watchdog pings withheld: " + err.Error())); err != nil {
-					return err
+				if sendErr = n.notify(statusLine("unhealthy, watchdog pings withheld: " + err.Error())); sendErr == nil {
+					healthy = false
 				}
 			}
-			healthy = false
 		} else {
 			msgs := []string{msgWatchdog}
 			if !healthy {
@@ -148,14 +154,13 @@ func (n *Notifier) Watchdog(ctx context.Context, health func() error) error {
 				msgs = append(msgs, statusLine(n.status))
 				n.mu.Unlock()
 			}
-			if err := n.notify(msgs...); err != nil {
-				return err
+			if sendErr = n.notify(msgs...); sendErr == nil {
+				healthy = true
 			}
-			healthy = true
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return sendErr
 		case <-t.C():
 		}
 	}

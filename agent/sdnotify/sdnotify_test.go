@@ -351,3 +351,67 @@ func TestProcess(t *testing.T) {
 	}
 	exited <- nil // for the cleanup
 }
+
+// A failed send does not stop the watchdog: the unhealthy STATUS is sent
+// again on the next tick, and pings resume once sends work.
+func TestWatchdogSurvivesSendErrors(t *testing.T) {
+	stalled := errors.New("stalled")
+	emfile := errors.New("socket: too many open files")
+	steps := []struct {
+		health  error
+		sendErr error
+		want    string // the message attempted on this tick, "" none
+	}{
+		{nil, nil, "WATCHDOG=1"},
+		{stalled, emfile, "STATUS=unhealthy, watchdog pings withheld: stalled"},
+		{stalled, nil, "STATUS=unhealthy, watchdog pings withheld: stalled"}, // retried
+		{stalled, nil, ""}, // said already: silence
+		{nil, emfile, "WATCHDOG=1\nSTATUS=serving"},
+		{nil, nil, "WATCHDOG=1\nSTATUS=serving"}, // the restore is retried too
+		{nil, emfile, "WATCHDOG=1"},
+	}
+	tick := &manualTicker{c: make(chan time.Time, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	k := -1 // the step running
+	var sent []string
+	n, err := New(Options{
+		Send: func(s string) (bool, error) {
+			sent = append(sent, s)
+			if k < 0 {
+				return true, nil // the Status below
+			}
+			return true, steps[k].sendErr
+		},
+		WatchdogInterval: time.Second,
+		NewTicker:        func(time.Duration) Ticker { return tick },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Status("serving"); err != nil {
+		t.Fatal(err)
+	}
+	sent = nil
+	err = n.Watchdog(ctx, func() error {
+		k++
+		if k == len(steps)-1 {
+			cancel() // the last tick
+		} else {
+			tick.c <- time.Time{}
+		}
+		return steps[k].health
+	})
+	if !errors.Is(err, emfile) {
+		t.Errorf("Watchdog returned %v, want the last send error", err)
+	}
+	var want []string
+	for _, s := range steps {
+		if s.want != "" {
+			want = append(want, s.want)
+		}
+	}
+	if strings.Join(sent, "|") != strings.Join(want, "|") {
+		t.Errorf("sent\n%q\nwant\n%q", sent, want)
+	}
+}

@@ -156,6 +156,7 @@ videos/headmotion. The same --seed and sources give the same set.`)
 	attacks := fs.Bool("attacks", false, "add jobs from --data's real attack data")
 	registry := fs.Bool("registry", true, "use the photos shipped in gocv and the model cache")
 	challengeLen := fs.Int("challenges", 3, "directions per challenge (BWS: 2–7)")
+	repeats := fs.Int("repeats", 1, "jobs of each kind per portrait")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ videos/headmotion. The same --seed and sources give the same set.`)
 	if *challengeLen < 2 || *challengeLen > 7 {
 		return usagef("--challenges must be 2–7, got %d", *challengeLen)
 	}
-	opt := dataset.Options{Seed: *seed, ChallengeLen: *challengeLen, Progress: m.Stderr}
+	opt := dataset.Options{Seed: *seed, ChallengeLen: *challengeLen, Repeats: *repeats, Progress: m.Stderr}
 	if *registry {
 		ps, err := registryPhotos(*ef.modelsDir)
 		if err != nil {

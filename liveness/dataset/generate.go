@@ -49,6 +49,9 @@ type Options struct {
 	ChallengeLen int
 	// VideoJobs is the most jobs cut from one video; 0 means 6.
 	VideoJobs int
+	// Repeats is how many jobs of each kind every portrait makes; 0
+	// means 1.
+	Repeats int
 	// Quality is the JPEG quality of the written samples; 0 means 90.
 	Quality int
 	// Progress receives a line per source; nil discards.
@@ -69,6 +72,9 @@ func Generate(ctx context.Context, e *face.Engine, outDir string, opt Options) (
 	}
 	if opt.Quality <= 0 {
 		opt.Quality = 90
+	}
+	if opt.Repeats <= 0 {
+		opt.Repeats = 1
 	}
 	if opt.Progress == nil {
 		opt.Progress = io.Discard
@@ -177,34 +183,44 @@ func (g *generator) portraitJobs(ctx context.Context, p *Portrait) error {
 		{AttackScreen, true, "c"},
 		{AttackMask, true, "c"},
 	}
-	for _, j := range jobs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if j.kind == LabelBonaFide && !bonaFide {
-			continue
-		}
-		name := fmt.Sprintf("%s-synth-%s-%s", j.kind, p.Name, j.suffix)
-		rng := g.rng(name)
-		tags := g.tags(rng, j.challenge)
-		var frames []*image.RGBA
-		meta := Meta{Label: LabelAttack, Attack: j.kind, Tags: tags, Source: "synthetic from photo " + p.Name}
-		switch j.kind {
-		case LabelBonaFide:
-			meta = Meta{Label: LabelBonaFide, Tags: tags, Source: "3-D head rendered from photo " + p.Name}
-			frames = sc.liveFrames(rng, tags)
-		case AttackScreen:
-			frames = screenFrames(rng, sc.liveFrames(rng, tags))
-		case AttackMask:
-			frames = sc.maskFrames(rng, tags)
-		default:
-			frames = sc.printFrames(rng, j.kind, tags)
-		}
-		if err := g.write(name, meta, frames); err != nil {
-			return err
+	for r := 0; r < g.opt.Repeats; r++ {
+		for _, j := range jobs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if j.kind == LabelBonaFide && !bonaFide {
+				continue
+			}
+			suffix := j.suffix
+			if r > 0 {
+				suffix = fmt.Sprintf("%s%d", j.suffix, r+1)
+			}
+			if err := g.portraitJob(sc, p, j.kind, j.challenge, fmt.Sprintf("%s-synth-%s-%s", j.kind, p.Name, suffix)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// portraitJob renders and writes one job of a portrait.
+func (g *generator) portraitJob(sc *scene, p *Portrait, kind string, challenge bool, name string) error {
+	rng := g.rng(name)
+	tags := g.tags(rng, challenge)
+	meta := Meta{Label: LabelAttack, Attack: kind, Tags: tags, Source: "synthetic from photo " + p.Name}
+	var frames []*image.RGBA
+	switch kind {
+	case LabelBonaFide:
+		meta = Meta{Label: LabelBonaFide, Tags: tags, Source: "3-D head rendered from photo " + p.Name}
+		frames = sc.liveFrames(rng, tags)
+	case AttackScreen:
+		frames = screenFrames(rng, sc.liveFrames(rng, tags))
+	case AttackMask:
+		frames = sc.maskFrames(rng, tags)
+	default:
+		frames = sc.printFrames(rng, kind, tags)
+	}
+	return g.write(name, meta, frames)
 }
 
 // videoJobs cuts jobs from a video, alternating challenge and liveness

@@ -47,8 +47,10 @@ func room(rng *rand.Rand) *image.RGBA {
 		col := color.RGBA{uint8(60 + rng.IntN(120)), uint8(50 + rng.IntN(100)), uint8(40 + rng.IntN(80)), 255}
 		draw.Draw(img, image.Rect(0, fy, FrameW, FrameH), image.NewUniform(col), image.Point{}, draw.Src)
 	}
-	addNoise(img, 3, rng)
-	return img
+	// Wall texture: noise smoothed out, so the room itself looks like
+	// neither a print nor a screen to the PAD model's context crop.
+	addNoise(img, 4, rng)
+	return boxBlur(img, 2)
 }
 
 // placeTransform maps a source of size sw×sh centred in the frame, scaled
@@ -142,9 +144,9 @@ func addNoise(img *image.RGBA, sigma float64, rng *rand.Rand) {
 	}
 }
 
-// camera applies what a webcam adds to any scene: a gain, a gamma, a
-// slight softness and sensor noise.
-func camera(img *image.RGBA, gain, gamma, sigma float64, blur int, rng *rand.Rand) *image.RGBA {
+// camera applies what a webcam adds to any scene: a gain, a gamma and a
+// slight softness (no noise: see scene.liveFrames).
+func camera(img *image.RGBA, gain, gamma float64, blur int) *image.RGBA {
 	out := img
 	if blur > 0 {
 		out = boxBlur(img, blur)
@@ -156,7 +158,6 @@ func camera(img *image.RGBA, gain, gamma, sigma float64, blur int, rng *rand.Ran
 		}
 		out.Pix[i+3] = 255
 	}
-	addNoise(out, sigma, rng)
 	return out
 }
 

@@ -36,9 +36,10 @@ const (
 	maxPortraitYaw   = 12
 	maxPortraitPitch = 14
 	maxPortraitRoll  = 10
-	minSourceFace    = 60  // px in the source photo
-	portraitWidth    = 3.6 // frame width in face boxes (a face box of ~180 px)
-	otherFaceRatio   = 0.3 // a face this fraction of the main one spoils the frame
+	minSourceFace    = 60   // px in the source photo
+	portraitWidth    = 3.6  // frame width in face boxes (a face box of ~180 px)
+	minPortraitWidth = 2.2  // tighter cuts for faces with neighbours (group photos)
+	otherFaceRatio   = 0.15 // a face this fraction of the main one spoils the frame
 )
 
 // LoadPortraits cuts every usable face out of the photos. Photos with none
@@ -121,16 +122,37 @@ func detect(ctx context.Context, e *face.Engine, img image.Image) ([]face.Face, 
 	return e.Detect(ctx, m)
 }
 
-// cutPortrait frames face f of img at 640×480 and checks the result.
+// cutPortrait frames face f of img at 640×480 and checks the result; a
+// face with neighbours is cut tighter until it is alone.
 func cutPortrait(ctx context.Context, e *face.Engine, img image.Image, f face.Face) (Portrait, bool, error) {
 	if math.Abs(f.Pose.Yaw) > maxPortraitYaw+4 || math.Abs(f.Pose.Pitch) > maxPortraitPitch+4 {
 		return Portrait{}, false, nil
 	}
+	for width := portraitWidth; width >= minPortraitWidth-1e-9; width -= 0.7 {
+		p, ok, err := cutPortraitAt(ctx, e, img, f, width)
+		if err != nil || ok {
+			return p, ok, err
+		}
+	}
+	return Portrait{}, false, nil
+}
+
+// cutPortraitAt cuts a frame width face boxes wide around f. A photo at
+// least as large as the frame is not cut wider than itself (a webcam-like
+// photo keeps its own framing, unless that leaves less than
+// minPortraitWidth); a small one (LFW's 250 px) is not upscaled further
+// and a blurred copy fills around it.
+func cutPortraitAt(ctx context.Context, e *face.Engine, img image.Image, f face.Face, width float64) (Portrait, bool, error) {
 	cx, cy := f.Box.Center()
-	s := FrameW / (portraitWidth * f.Box.W)
+	b := img.Bounds()
+	wpx := width * f.Box.W
+	if b.Dx() >= FrameW && b.Dy() >= FrameH {
+		wpx = math.Min(wpx, math.Min(float64(b.Dx()), float64(b.Dy())*FrameW/FrameH))
+		wpx = math.Max(wpx, minPortraitWidth*f.Box.W)
+	}
+	s := FrameW / wpx
 	// Face centre a little above the frame centre, as webcams frame people.
 	m := f64.Aff3{s, 0, FrameW/2 - s*cx, 0, s, FrameH*0.47 - s*cy}
-	b := img.Bounds()
 	// Where the cut reaches past the photo, a stretched, blurred copy of
 	// the photo fills in, so no black border frames the face.
 	bg := newFrame()
