@@ -31,7 +31,7 @@ run: setup build
 	@mkdir -p $(RUN_DIR)
 	@$(BIN) apps list --data-dir $(RUN_DIR) 2>/dev/null | grep -q '^demo ' || \
 	  $(BIN) apps add --data-dir $(RUN_DIR) --id demo --name "make run demo" --storage demo --partition 1 >/dev/null
-	@echo "kiosk page: http://$(RUN_LISTEN)/   (browser camera: http://$(RUN_LISTEN)/?mode=browser; data: $(RUN_DIR))"
+	@echo "kiosk page: http://$(RUN_LISTEN)/  (data directory $(RUN_DIR))"
 	BWSAGENT_KIOSK_DEMO_APP=demo BWSAGENT_KIOSK_DEMO_BCID=demo.1.1 \
 	  $(BIN) serve --data-dir $(RUN_DIR) --listen $(RUN_LISTEN) --source demo
 

@@ -73,6 +73,9 @@ func Run(ctx context.Context, c *liveness.Checker, dir string, opt Options) ([]C
 				}
 				results[i] = r
 				done++
+				for _, n := range cases[i].Notes {
+					fmt.Fprintf(progress, "%s: note: %s\n", cases[i].Name, n)
+				}
 				fmt.Fprintf(progress, "[%d/%d] %s: %s\n", done, len(cases), cases[i].Name, verdict(&r))
 				mu.Unlock()
 			}
