@@ -53,16 +53,23 @@ try {
     await page.waitForFunction(() => window.kiosk && window.kiosk.frames > 5, null, { timeout: 20000 });
     const f0 = await page.evaluate(() => window.kiosk.frames);
     const stage = page.locator('#stage');
+    // Several shots at an uneven spacing: a looping source (the demo head
+    // holds still at the centre between turns) can show the same frame at
+    // two moments, but not at all of them.
     const a = await stage.screenshot();
     const t0 = Date.now();
-    await page.waitForTimeout(3000);
-    const b = await stage.screenshot();
+    let b = a;
+    for (const wait of [700, 1100, 1300]) {
+      await page.waitForTimeout(wait);
+      b = await stage.screenshot();
+      if (!a.equals(b)) break;
+    }
     const f1 = await page.evaluate(() => window.kiosk.frames);
     result.fps = +((f1 - f0) / ((Date.now() - t0) / 1000)).toFixed(1);
     result.framesAdvanced = f1 - f0;
     result.screenshotsDiffer = !a.equals(b);
-    if (!result.screenshotsDiffer) fail('two screenshots 3 s apart are identical: the video does not move');
-    if (result.framesAdvanced < 10) fail(`frame counter advanced only ${result.framesAdvanced} in 3 s`);
+    if (!result.screenshotsDiffer) fail('screenshots over 3 s are all identical: the video does not move');
+    if (result.framesAdvanced < 10) fail(`frame counter advanced only ${result.framesAdvanced}`);
     // The overlay: a face event arrived with landmarks.
     await page.waitForFunction(() => window.kiosk.events.includes('face'), null, { timeout: 10000 });
     await shot(page, 'kiosk-preview-en.png');

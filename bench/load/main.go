@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, out io.Writer) (result, error) {
 		}
 	}
 	dataDir, pid := o.dataDir, 0
-	var logs bytes.Buffer
+	var logs agentproc.Buffer // written by the agent's output copier while we run
 	if dataDir == "" {
 		if o.bin == "" {
 			if o.bin, err = agentproc.Build(ctx, root, tmp); err != nil {

@@ -9,7 +9,6 @@
 package crash
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -53,7 +52,7 @@ type harness struct {
 	bin     string
 	dataDir string
 	models  string
-	log     *bytes.Buffer
+	log     *agentproc.Buffer
 	rng     *rand.Rand
 	needles [][]byte
 	samples []string
@@ -73,7 +72,7 @@ func TestKill9DuringEnrollment(t *testing.T) {
 	if s == 0 {
 		s = uint64(time.Now().UnixNano())
 	}
-	h := &harness{t: t, dataDir: t.TempDir(), models: testenv.ModelsDir(), log: &bytes.Buffer{},
+	h := &harness{t: t, dataDir: t.TempDir(), models: testenv.ModelsDir(), log: &agentproc.Buffer{},
 		rng: rand.New(rand.NewPCG(s, 1)), acked: map[int]bool{}}
 	t.Logf("seed %d (rerun with -args -seed %d)", s, s)
 	h.bin = *binPath

@@ -68,7 +68,7 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log strings.Builder
+	var log agentproc.Buffer
 	p, err := agentproc.Start(ctx, agentproc.Config{Bin: bin, DataDir: data, ModelsDir: testenv.ModelsDir(), Log: &log})
 	if err != nil {
 		t.Fatal(err)
