@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -229,10 +230,17 @@ func (a *agentProc) isEnrolled(t *testing.T) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
+var updateScreenshots = flag.Bool("screenshots", false, "write the page screenshots to docs/screenshots")
+
 // runScript runs kiosk.mjs and returns its JSON line.
 func runScript(t *testing.T, base, scenario string, extra ...string) map[string]any {
 	t.Helper()
-	out, _ := filepath.Abs("../docs/screenshots")
+	// Screenshots go to a temporary folder; -screenshots rewrites the ones in
+	// docs/ (a normal test run must not change tracked files).
+	out := t.TempDir()
+	if *updateScreenshots {
+		out, _ = filepath.Abs("../docs/screenshots")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	args := append([]string{"kiosk.mjs", "--base", base, "--scenario", scenario, "--out", out}, extra...)
