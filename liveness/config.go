@@ -60,8 +60,33 @@ type Config struct {
 	MaxMoire float64 `json:"max_moire"`
 }
 
-// DefaultConfig returns the thresholds chosen from the evaluation (see the
-// package README for the measurements).
+// DefaultConfig returns the thresholds chosen from the evaluation
+// (liveness/README.md has the tables; `bwsagent eval liveness` reprints
+// them):
+//
+//   - MinParallaxDeg 3.5°, MinParallaxZ 4: on 588 generated jobs the
+//     tracked-point parallax of prints, moved, tilted (±30°), bent and
+//     cut-out prints never exceeded 2.3° (job evidence ≤ 0.66), while every
+//     bona fide job that turned its head showed ≥ 6.7° (evidence ≥ 1.9); a
+//     5° turn, BioID's minimum, gives about 5°. The threshold sits between
+//     with a ~1.5× margin on both sides.
+//   - MinLandmarkParallaxDeg 14°: the landmark model fakes up to ~10° of
+//     parallax on a print (it reads foreshortening as a turn); it is only
+//     used when tracking fails, which happened for 2 of 342 bona fide steps
+//     (turns over 30°).
+//   - MinPAD 0.5 on the job mean: real bona fide jobs scored ≥ 0.94, real
+//     attack jobs ≤ 0.38 (NUAA prints ≤ 0.10, a laptop replay 0.03–0.38);
+//     0.5 is the lowest value that rejects every real attack job.
+//   - MaxMoire 1.2: bona fide jobs (real videos, renders, NUAA live and
+//     iPhone photos per image) never exceeded 1.08; it catches half of the
+//     generated screen replays that the PAD model misses.
+//   - MinChallengeDeg 4°: below BioID's "about 5°", because the turn is
+//     measured by two noisy estimators (see turnOf).
+//   - MinSimilarity 0.27 (face.ThresholdFMR1): same-person pairs across
+//     the generated turns (up to ~25°) scored ≥ 0.57, different persons ≈ 0.
+//   - MaxStepDeg 45°, MaxYaw 50°, MaxPitch 40°, MaxScaleChange 1.6,
+//     MaxShift 3 radii: outside what a user does between two captures a
+//     second apart, and beyond ~50° yaw one eye is hidden.
 func DefaultConfig() Config {
 	return Config{
 		MinFaceSize:            64,

@@ -9,11 +9,24 @@ import (
 	"testing"
 )
 
-// TestPADRealData measures the passive PAD score per image on the shared
-// real attack data (live vs spoof), the numbers behind Config.MinPAD.
-// Single images carry no motion, so this is the PAD part alone.
+// TestPADRealData measures the passive scores per image on the shared
+// real data (live vs spoof), the numbers behind Config.MinPAD and
+// Config.MaxMoire. Single images carry no motion, so this is the passive
+// part alone. Bounds, from the measurement when the thresholds were set:
+// NUAA live 0 of 60 below MinPAD (spoof 59 of 60 below), the laptop
+// replay ≥ 25 of 30 below, the iPhone head-pose photos 0 of 17 below, and
+// no live image's moiré score above MaxMoire (max 1.08).
 func TestPADRealData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("analyses ~200 real images")
+	}
 	root := realData(t, "attacks")
+	bounds := map[string][2]int{ // set/label: at most this many below MinPAD, at least this many
+		"nuaa_subset/live":                   {0, 0},
+		"nuaa_subset/spoof":                  {60, 58},
+		"manikantha_liveness/spoof":          {30, 25},
+		"../headpose/aws_headpose_testIMs/.": {0, 0},
+	}
 	c := checker(t)
 	ctx := context.Background()
 	for _, set := range []string{"nuaa_subset", "manikantha_liveness", "silent_face_minivision", "../headpose/aws_headpose_testIMs"} {
@@ -60,6 +73,12 @@ func TestPADRealData(t *testing.T) {
 				}
 			}
 			slices.Sort(moires)
+			if b, ok := bounds[set+"/"+label]; ok && (below > b[0] || below < b[1]) {
+				t.Errorf("%s/%s: %d images below MinPAD, want %d…%d", set, label, below, b[1], b[0])
+			}
+			if label != "spoof" && moires[len(moires)-1] > c.cfg.MaxMoire {
+				t.Errorf("%s/%s: a live image's moiré score %.2f exceeds MaxMoire %.2f", set, label, moires[len(moires)-1], c.cfg.MaxMoire)
+			}
 			t.Logf("%-24s %-5s n=%3d (no face %d) PAD min %.3f p10 %.3f median %.3f max %.3f; below MinPAD %.2f: %d; moiré median %.2f max %.2f",
 				set, label, len(scores), noFace, scores[0], scores[len(scores)/10], scores[len(scores)/2], scores[len(scores)-1], c.cfg.MinPAD, below,
 				moires[len(moires)/2], moires[len(moires)-1])

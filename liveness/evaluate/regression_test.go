@@ -56,14 +56,15 @@ func registryPortraits(t testing.TB) []string {
 }
 
 // Regression bounds on the fixed-seed set below (2 portraits × 3 repeats:
-// 12 bona fide jobs, 42 attacks). Measured when the thresholds were set:
-// every planar attack rejected (print, moved, tilted, bent, mask), bona
-// fide 0 of 12 rejected, screens 2 of 6 accepted (a replay is only caught
-// by the passive cues). The bounds allow one more bona fide rejection and
-// one more screen acceptance, and no planar attack at all.
+// 12 bona fide jobs, 42 attacks; under the race detector only the first
+// repeat, a subset: 4 bona fide, 14 attacks). Measured when the thresholds
+// were set: every planar attack rejected (print, moved, tilted, bent,
+// mask), bona fide 0 of 12 rejected, screens 2 of 6 accepted (a replay is
+// only caught by the passive cues). The bounds allow one more bona fide
+// rejection and one more screen acceptance, and no planar attack at all.
 const (
-	maxBPCER       = 1.0 / 12
-	maxScreenAPCER = 3.0 / 6
+	maxBonaFideRejected = 1
+	maxScreensAccepted  = 3
 )
 
 // TestRegressionGenerated generates a small liveness set from the
@@ -77,7 +78,11 @@ func TestRegressionGenerated(t *testing.T) {
 	photos := registryPortraits(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	if _, err := dataset.Generate(ctx, e, dir, dataset.Options{Seed: 7, Photos: photos, Repeats: 3}); err != nil {
+	repeats := 3
+	if raceEnabled {
+		repeats = 1
+	}
+	if _, err := dataset.Generate(ctx, e, dir, dataset.Options{Seed: 7, Photos: photos, Repeats: repeats}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := liveness.New(e, liveness.DefaultConfig())
@@ -108,14 +113,14 @@ func TestRegressionGenerated(t *testing.T) {
 			t.Errorf("APCER %s = %.3f, want 0", typ, r.APCER[typ])
 		}
 	}
-	if r.APCER[dataset.AttackScreen] > maxScreenAPCER {
-		t.Errorf("APCER screen = %.3f, want ≤ %.3f", r.APCER[dataset.AttackScreen], maxScreenAPCER)
+	if n := r.Counts[dataset.AttackScreen].Accepted; n > maxScreensAccepted {
+		t.Errorf("%d screen replays accepted, want ≤ %d", n, maxScreensAccepted)
 	}
-	if bf.Cases < 10 {
+	if bf.Cases < 4*repeats {
 		t.Errorf("only %d bona fide cases generated", bf.Cases)
 	}
-	if r.BPCER > maxBPCER {
-		t.Errorf("BPCER = %.3f, want ≤ %.3f", r.BPCER, maxBPCER)
+	if bf.Rejected > maxBonaFideRejected {
+		t.Errorf("%d bona fide jobs rejected, want ≤ %d", bf.Rejected, maxBonaFideRejected)
 	}
 	if r.ChallengePassRate < 0.8 {
 		t.Errorf("challenge pass rate = %.3f, want ≥ 0.8", r.ChallengePassRate)
