@@ -71,7 +71,16 @@ func TestCaptureDemoSession(t *testing.T) {
 		}
 	})
 
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(a.URL(), "http")+"/ws/preview", nil)
+	wsURL := "ws" + strings.TrimPrefix(a.URL(), "http") + "/ws/preview"
+	// Cross-site websocket hijacking: a page on another origin must not get
+	// the camera's pictures from the daemon.
+	if evil, resp, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {"https://evil.example"}}); err == nil {
+		evil.Close()
+		t.Fatal("preview websocket accepted a foreign Origin")
+	} else if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign Origin: %v (response %v), want 403", err, resp)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
