@@ -135,7 +135,7 @@ func (l *Loop) lazyInit() {
 	if l.FPSWindow == 0 {
 		l.FPSWindow = defaultFPSWindow
 	}
-	l.Backoff = l.Backoff.withDefaults()
+	l.Backoff = backoffWithDefaults(l.Backoff)
 	l.mirror.Store(l.Mirror)
 	l.status = Status{State: StateIdle, Since: l.Clock.Now()}
 }
@@ -151,7 +151,7 @@ func (l *Loop) validate() error {
 	case l.FPSWindow < 0:
 		return fmt.Errorf("'fpsWindow' must not be negative (got %s)", l.FPSWindow)
 	}
-	return l.Backoff.withDefaults().validate()
+	return backoffWithDefaults(l.Backoff).Validate("backoff")
 }
 
 // Start validates the configuration and starts the capture goroutine. The

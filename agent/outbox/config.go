@@ -160,7 +160,7 @@ func (c Config) Validate() error {
 	case c.Concurrency < 1 || c.Concurrency > maxConcurrency:
 		return fmt.Errorf("'sync.concurrency' must be 1..%d (got %d)", maxConcurrency, c.Concurrency)
 	}
-	if err := c.Backoff.validate("sync.backoff"); err != nil {
+	if err := c.Backoff.Validate("sync.backoff"); err != nil {
 		return err
 	}
 	if _, err := newMapper(c.Map, c.MapStrict); err != nil {

@@ -115,7 +115,7 @@ func New(opts Options) (*Sender, error) {
 	if opts.DB == nil || opts.Client == nil {
 		return nil, errors.New("outbox: DB and Client are required")
 	}
-	if err := opts.Config.Backoff.validate("sync.backoff"); err != nil {
+	if err := opts.Config.Backoff.Validate("sync.backoff"); err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	if opts.Config.PollInterval <= 0 || opts.Config.MaxAge <= 0 {
