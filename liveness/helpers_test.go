@@ -3,42 +3,20 @@ package liveness
 import (
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"gocv.io/x/gocv"
 
 	"github.com/bwsagent/bwsagent/face"
+	"github.com/bwsagent/bwsagent/face/facetest"
 	"github.com/bwsagent/bwsagent/face/imgio"
 	"github.com/bwsagent/bwsagent/face/models"
+	"github.com/bwsagent/bwsagent/internal/testenv"
 )
 
-// testEngine opens one engine for the package's tests. Without models the
-// tests skip, unless BWSAGENT_REQUIRE_MODELS=1 (make test and CI set it)
-// makes that a failure.
-var testEngine = sync.OnceValues(func() (*face.Engine, error) {
-	return face.New(face.Config{ModelsDir: testModelsDir(), Workers: 2})
-})
+func testModelsDir() string { return testenv.ModelsDir() }
 
-func testModelsDir() string {
-	if d := os.Getenv("BWSAGENT_MODELS_DIR"); d != "" {
-		return d
-	}
-	d, _ := models.DefaultDir()
-	return d
-}
-
-func engine(t testing.TB) *face.Engine {
-	t.Helper()
-	e, err := testEngine()
-	if err != nil {
-		if os.Getenv("BWSAGENT_REQUIRE_MODELS") == "1" {
-			t.Fatalf("models required: %v", err)
-		}
-		t.Skipf("models not available (run 'make models'): %v", err)
-	}
-	return e
-}
+func engine(t testing.TB) *face.Engine { return facetest.Engine(t) }
 
 func checker(t testing.TB) *Checker {
 	t.Helper()

@@ -25,39 +25,18 @@ import (
 
 	"github.com/bwsagent/bwsagent/agent/token"
 	"github.com/bwsagent/bwsagent/face"
+	"github.com/bwsagent/bwsagent/face/facetest"
 	"github.com/bwsagent/bwsagent/face/models"
+	"github.com/bwsagent/bwsagent/internal/testenv"
 	"github.com/bwsagent/bwsagent/liveness"
 	"github.com/bwsagent/bwsagent/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// testEngine is shared by the package's tests: loading the models takes a
-// second. Without models the tests skip, unless BWSAGENT_REQUIRE_MODELS=1
-// (make test, CI) makes that a failure.
-var testEngine = sync.OnceValues(func() (*face.Engine, error) {
-	return face.New(face.Config{ModelsDir: testModelsDir(), Workers: 2})
-})
+func testModelsDir() string { return testenv.ModelsDir() }
 
-func testModelsDir() string {
-	if d := os.Getenv("BWSAGENT_MODELS_DIR"); d != "" {
-		return d
-	}
-	d, _ := models.DefaultDir()
-	return d
-}
-
-func engine(t testing.TB) *face.Engine {
-	t.Helper()
-	e, err := testEngine()
-	if err != nil {
-		if os.Getenv("BWSAGENT_REQUIRE_MODELS") == "1" {
-			t.Fatalf("models required: %v", err)
-		}
-		t.Skipf("models not available (run 'make models'): %v", err)
-	}
-	return e
-}
+func engine(t testing.TB) *face.Engine { return facetest.Engine(t) }
 
 // clock is a fake clock; tests move it instead of sleeping.
 type clock struct {

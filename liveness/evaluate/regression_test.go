@@ -4,34 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/bwsagent/bwsagent/face"
-	"github.com/bwsagent/bwsagent/face/models"
+	"github.com/bwsagent/bwsagent/face/facetest"
 	"github.com/bwsagent/bwsagent/liveness"
 	"github.com/bwsagent/bwsagent/liveness/dataset"
 )
 
-var testEngine = sync.OnceValues(func() (*face.Engine, error) {
-	d := os.Getenv("BWSAGENT_MODELS_DIR")
-	if d == "" {
-		d, _ = models.DefaultDir()
-	}
-	return face.New(face.Config{ModelsDir: d, Workers: 2})
-})
-
-func engine(t testing.TB) *face.Engine {
-	t.Helper()
-	e, err := testEngine()
-	if err != nil {
-		if os.Getenv("BWSAGENT_REQUIRE_MODELS") == "1" {
-			t.Fatalf("models required: %v", err)
-		}
-		t.Skipf("models not available (run 'make models'): %v", err)
-	}
-	return e
-}
+func engine(t testing.TB) *face.Engine { return facetest.Engine(t) }
 
 // registryPortraits are the frontal photos every machine has after
 // 'bwsagent models fetch': gocv's sample faces.
