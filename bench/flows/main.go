@@ -38,6 +38,7 @@ import (
 	"github.com/bwsagent/bwsagent/agent/admin"
 	"github.com/bwsagent/bwsagent/agent/bws"
 	"github.com/bwsagent/bwsagent/agent/config"
+	"github.com/bwsagent/bwsagent/tests/agentproc"
 )
 
 // Bounds, so a typo cannot turn the generator into a flood.
@@ -167,12 +168,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	g := &generator{o: o, base: base, samples: samples,
-		http: &http.Client{Transport: &http.Transport{
+	g := &generator{o: o, samples: samples, bws: &agentproc.Client{
+		Base: base.String(), App: o.app, Secret: o.secret,
+		HTTP: &http.Client{Transport: &http.Transport{
 			MaxIdleConnsPerHost: o.concurrency * (uploadsPerFlow + 1),
 			IdleConnTimeout:     30 * time.Second,
 		}, Timeout: time.Minute},
-	}
+	}}
 	before := readProc(o.pid)
 	rep := g.run(ctx)
 	rep.AgentBefore, rep.AgentAfter = before, readProc(o.pid)
@@ -263,9 +265,8 @@ func defaultImages() []string {
 
 type generator struct {
 	o       options
-	base    *url.URL
 	samples []string
-	http    *http.Client
+	bws     *agentproc.Client // the same BWS client calls the process tests use
 
 	mu      sync.Mutex
 	started int
@@ -371,7 +372,7 @@ func (g *generator) flow(ctx context.Context, i int, scheduled time.Time) flowRe
 	var r flowResult
 	bcid := g.class(i).String()
 	t0 := time.Now()
-	tok, err := g.token(ctx, "enroll", bcid)
+	tok, err := g.bws.Token(ctx, "enroll", bcid)
 	if err != nil {
 		r.err = fmt.Errorf("token: %w", err)
 		return r
@@ -380,7 +381,7 @@ func (g *generator) flow(ctx context.Context, i int, scheduled time.Time) flowRe
 	t1 := time.Now()
 	errs := make(chan error, uploadsPerFlow)
 	for k := range uploadsPerFlow {
-		go func() { errs <- g.upload(ctx, tok, g.samples[(i+k)%len(g.samples)], k+1) }()
+		go func() { errs <- g.bws.Upload(ctx, tok, g.samples[(i+k)%len(g.samples)], k+1) }()
 	}
 	for range uploadsPerFlow {
 		if err := <-errs; err != nil && r.err == nil {
@@ -392,7 +393,7 @@ func (g *generator) flow(ctx context.Context, i int, scheduled time.Time) flowRe
 	}
 	r.uploads = time.Since(t1)
 	t2 := time.Now()
-	if err := g.perform(ctx, "enroll", tok); err != nil {
+	if err := g.bws.Perform(ctx, "enroll", tok); err != nil {
 		r.err = fmt.Errorf("enroll: %w", err)
 		return r
 	}
@@ -402,13 +403,13 @@ func (g *generator) flow(ctx context.Context, i int, scheduled time.Time) flowRe
 		return r
 	}
 	t3 := time.Now()
-	vtok, err := g.token(ctx, "verify", bcid)
+	vtok, err := g.bws.Token(ctx, "verify", bcid)
 	if err == nil {
-		err = g.upload(ctx, vtok, g.samples[(i+uploadsPerFlow)%len(g.samples)], 1)
+		err = g.bws.Upload(ctx, vtok, g.samples[(i+uploadsPerFlow)%len(g.samples)], 1)
 	}
 	if err == nil {
 		t4 := time.Now()
-		err = g.perform(ctx, "verify", vtok)
+		err = g.bws.Perform(ctx, "verify", vtok)
 		r.verify = time.Since(t4)
 	}
 	if err != nil {
@@ -417,88 +418,6 @@ func (g *generator) flow(ctx context.Context, i int, scheduled time.Time) flowRe
 	}
 	r.verifyFlow = time.Since(t3)
 	return r
-}
-
-func (g *generator) url(route string, q url.Values) string {
-	u := *g.base
-	u.Path += route
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func (g *generator) do(req *http.Request) ([]byte, error) {
-	resp, err := g.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return b, nil
-}
-
-func (g *generator) token(ctx context.Context, task, bcid string) (string, error) {
-	q := url.Values{"id": {g.o.app}, "bcid": {bcid}, "task": {task}, "livedetection": {"false"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url("token", q), nil)
-	if err != nil {
-		return "", err
-	}
-	req.SetBasicAuth(g.o.app, g.o.secret)
-	b, err := g.do(req)
-	return strings.TrimSpace(string(b)), err
-}
-
-func (g *generator) upload(ctx context.Context, tok, sample string, index int) error {
-	q := url.Values{"tag": {"any"}, "index": {strconv.Itoa(index)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url("upload", q), strings.NewReader(sample))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	b, err := g.do(req)
-	if err != nil {
-		return err
-	}
-	var res struct {
-		Accepted bool
-		Error    string
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return err
-	}
-	if !res.Accepted {
-		return fmt.Errorf("not accepted: %s", res.Error)
-	}
-	return nil
-}
-
-func (g *generator) perform(ctx context.Context, op, tok string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url(op, nil), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	b, err := g.do(req)
-	if err != nil {
-		return err
-	}
-	var res struct {
-		Success bool
-		Error   string
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return err
-	}
-	if !res.Success {
-		return fmt.Errorf("not successful: %s", res.Error)
-	}
-	return nil
 }
 
 // procInfo is what /proc says about the agent.
