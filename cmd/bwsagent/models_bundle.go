@@ -16,7 +16,7 @@ func (m *Main) modelsBundle(ctx context.Context, args []string) error {
 their sha256 and a SHA256SUMS) for devices without registry access: copy it
 over and run 'bwsagent models install FILE' there. Every file is checked
 against the manifest while it is written, so a corrupt cache is never bundled.`)
-	dir := fs.String("models-dir", "", "model cache directory (default $CACHE_DIRECTORY/models or $XDG_CACHE_HOME/bwsagent/models)")
+	dir := modelsDirFlag(fs)
 	testdata := fs.Bool("testdata", false, "also bundle the sample photos the tests use")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -28,13 +28,9 @@ against the manifest while it is written, so a corrupt cache is never bundled.`)
 	if err != nil {
 		return err
 	}
-	man, err := models.Default()
+	pkgs, err := pinnedPackages(*testdata)
 	if err != nil {
 		return err
-	}
-	pkgs := man.Kind(models.KindModel)
-	if *testdata {
-		pkgs = append(pkgs, man.Kind(models.KindTestdata)...)
 	}
 	if err := (models.Cache{Dir: d}).BundleFile(ctx, fs.Arg(0), pkgs); err != nil {
 		return err
@@ -50,7 +46,7 @@ Every file is checked against the manifest built into this binary — not the
 bundle's own — so a tampered bundle, or one made for other models, is
 rejected and nothing is installed. Files are staged and verified first,
 then renamed into place.`)
-	dir := fs.String("models-dir", "", "model cache directory (default $CACHE_DIRECTORY/models or $XDG_CACHE_HOME/bwsagent/models)")
+	dir := modelsDirFlag(fs)
 	ifNeeded := fs.Bool("if-needed", false, "do nothing when the cache already holds every model intact (then FILE may be absent); the service runs this at start")
 	if err := parse(fs, args); err != nil {
 		return err
