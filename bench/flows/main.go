@@ -1,7 +1,7 @@
 // Command flows is a load generator for a running agent: it plays whole BWS
-// client flows — GET /token (Basic), 4 × POST /upload in parallel, GET
-// /enroll (Bearer), and with -verify a verify flow (token, 1 upload,
-// /verify) after each — at a fixed rate or as fast as -concurrency allows,
+// client flows — an enroll flow is GET /token (Basic), 4 × POST /upload in
+// parallel, GET /enroll (Bearer); a verify flow is token, 1 upload, /verify
+// — mixed as -mix says, at a fixed rate or as fast as -concurrency allows,
 // from its own process, and reports throughput, latency percentiles,
 // errors, the /enroll latency after the last upload, and the agent's RSS
 // and open file descriptors (from /proc/<pid>).
@@ -11,7 +11,7 @@
 // temporary app for the run, and deletes that app and the classes it
 // enrolled afterwards.
 //
-//	go run ./bench/flows -data-dir DIR [-flows 200] [-rate 10 | -rate 0 -concurrency 8] [-verify] [-json]
+//	go run ./bench/flows -data-dir DIR [-flows 200] [-rate 10 | -rate 0 -concurrency 8] [-mix enroll|enroll+verify|alternate] [-json]
 package main
 
 import (
@@ -47,6 +47,14 @@ const (
 	maxDuration    = time.Hour
 	maxConcurrency = 256
 	uploadsPerFlow = 4
+	verifyPool     = 8 // classes enrolled before the clock starts, for -mix alternate
+)
+
+// The flow mixes.
+const (
+	mixEnroll       = "enroll"        // every flow enrolls a new class
+	mixEnrollVerify = "enroll+verify" // every flow enrolls a new class, then verifies it
+	mixAlternate    = "alternate"     // even flows enroll, odd flows verify a pool class
 )
 
 func main() {
@@ -69,7 +77,7 @@ type options struct {
 	duration    time.Duration
 	rate        float64
 	concurrency int
-	verify      bool
+	mix         string
 	pid         int
 	asJSON      bool
 }
@@ -88,7 +96,9 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 2*time.Minute, "stop starting flows after this long (at most 1h)")
 	fs.Float64Var(&o.rate, "rate", 10, "flows started per second; 0: as fast as -concurrency allows")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "flows in flight at most")
-	fs.BoolVar(&o.verify, "verify", false, "after each enroll, a verify flow (token, 1 upload, /verify) of the same class")
+	fs.StringVar(&o.mix, "mix", mixEnroll, "what the flows are: "+mixEnroll+" (each enrolls a new class), "+mixEnrollVerify+
+		" (each enrolls, then verifies that class), or "+mixAlternate+
+		" (even flows enroll, odd flows verify one of "+strconv.Itoa(verifyPool)+" classes enrolled before the clock starts)")
 	fs.IntVar(&o.pid, "pid", 0, "the agent's PID for RSS and FDs (default: from the admin socket)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -110,6 +120,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("give -data-dir (or -url with -app and -secret)")
 	case o.app == "" && o.dataDir == "":
 		return o, errors.New("without -data-dir, give -app and -secret")
+	case o.mix != mixEnroll && o.mix != mixEnrollVerify && o.mix != mixAlternate:
+		return o, fmt.Errorf("-mix %q: want %s, %s or %s", o.mix, mixEnroll, mixEnrollVerify, mixAlternate)
 	}
 	return o, nil
 }
@@ -175,6 +187,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			IdleConnTimeout:     30 * time.Second,
 		}, Timeout: time.Minute},
 	}}
+	if o.mix == mixAlternate {
+		if err := g.enrollPool(ctx); err != nil {
+			return err
+		}
+	}
 	before := readProc(o.pid)
 	rep := g.run(ctx)
 	rep.AgentBefore, rep.AgentAfter = before, readProc(o.pid)
@@ -189,6 +206,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		cctx := context.WithoutCancel(ctx)
 		for i := range g.started {
 			_ = svc.DeleteClass(cctx, g.class(i))
+		}
+		if o.mix == mixAlternate {
+			for k := range verifyPool {
+				_ = svc.DeleteClass(cctx, g.poolClass(k))
+			}
 		}
 	}
 	if o.asJSON {
@@ -275,6 +297,7 @@ type generator struct {
 }
 
 type flowResult struct {
+	kind                         string        // mixEnroll or "verify"
 	flow, token, uploads, enroll time.Duration // enroll: after the last upload
 	verifyFlow, verify           time.Duration
 	err                          error
@@ -368,11 +391,44 @@ func (g *generator) watchProc(ctx context.Context) func() {
 	return func() { close(done); <-stopped }
 }
 
+// poolClass is the k-th class that -mix alternate's verify flows verify.
+func (g *generator) poolClass(k int) bws.BCID {
+	return bws.BCID{Storage: g.o.storage, Partition: g.o.partition, ClassID: int64(maxFlows + 1 + k)}
+}
+
+// enrollPool enrolls the verify flows' classes before the clock starts.
+func (g *generator) enrollPool(ctx context.Context) error {
+	for k := range verifyPool {
+		if r := g.enrollFlow(ctx, g.poolClass(k), k, time.Now()); r.err != nil {
+			return fmt.Errorf("enroll verify pool: %w", r.err)
+		}
+	}
+	return nil
+}
+
 func (g *generator) flow(ctx context.Context, i int, scheduled time.Time) flowResult {
-	var r flowResult
-	bcid := g.class(i).String()
+	switch {
+	case g.o.mix == mixAlternate && i%2 == 1:
+		return g.verifyFlow(ctx, g.poolClass((i/2)%verifyPool), i, scheduled)
+	case g.o.mix == mixEnrollVerify:
+		r := g.enrollFlow(ctx, g.class(i), i, scheduled)
+		if r.err != nil {
+			return r
+		}
+		v := g.verifyFlow(ctx, g.class(i), i+uploadsPerFlow, time.Now())
+		r.verifyFlow, r.verify, r.err = v.verifyFlow, v.verify, v.err
+		return r
+	default:
+		return g.enrollFlow(ctx, g.class(i), i, scheduled)
+	}
+}
+
+// enrollFlow is token, 4 uploads in parallel, /enroll; sample k of flow i
+// is image (i+k) so consecutive flows differ.
+func (g *generator) enrollFlow(ctx context.Context, class bws.BCID, i int, scheduled time.Time) flowResult {
+	r := flowResult{kind: mixEnroll}
 	t0 := time.Now()
-	tok, err := g.bws.Token(ctx, "enroll", bcid)
+	tok, err := g.bws.Token(ctx, "enroll", class.String())
 	if err != nil {
 		r.err = fmt.Errorf("token: %w", err)
 		return r
@@ -399,24 +455,26 @@ func (g *generator) flow(ctx context.Context, i int, scheduled time.Time) flowRe
 	}
 	r.enroll = time.Since(t2)
 	r.flow = time.Since(scheduled)
-	if !g.o.verify {
-		return r
-	}
-	t3 := time.Now()
-	vtok, err := g.bws.Token(ctx, "verify", bcid)
+	return r
+}
+
+// verifyFlow is token, 1 upload (image i), /verify.
+func (g *generator) verifyFlow(ctx context.Context, class bws.BCID, i int, scheduled time.Time) flowResult {
+	r := flowResult{kind: "verify"}
+	tok, err := g.bws.Token(ctx, "verify", class.String())
 	if err == nil {
-		err = g.bws.Upload(ctx, vtok, g.samples[(i+uploadsPerFlow)%len(g.samples)], 1)
+		err = g.bws.Upload(ctx, tok, g.samples[i%len(g.samples)], 1)
 	}
 	if err == nil {
-		t4 := time.Now()
-		err = g.bws.Perform(ctx, "verify", vtok)
-		r.verify = time.Since(t4)
+		t := time.Now()
+		err = g.bws.Perform(ctx, "verify", tok)
+		r.verify = time.Since(t)
 	}
 	if err != nil {
 		r.err = fmt.Errorf("verify flow: %w", err)
 		return r
 	}
-	r.verifyFlow = time.Since(t3)
+	r.verifyFlow = time.Since(scheduled)
 	return r
 }
 
@@ -499,6 +557,7 @@ func dist(ds []time.Duration) latency {
 }
 
 type report struct {
+	Mix             string         `json:"mix"`
 	Flows           int            `json:"flows"`
 	OK              int            `json:"ok"`
 	Errors          int            `json:"errors"`
@@ -507,7 +566,7 @@ type report struct {
 	RateOffered     float64        `json:"rate_offered"` // 0: as fast as possible
 	Concurrency     int            `json:"concurrency"`
 	Throughput      float64        `json:"flows_per_second"`
-	Flow            latency        `json:"flow"` // token + 4 uploads + enroll
+	Flow            latency        `json:"flow"` // enroll flows: token + 4 uploads + enroll
 	Token           latency        `json:"token"`
 	Uploads         latency        `json:"uploads"` // the 4 in parallel
 	EnrollAfterLast latency        `json:"enroll_after_last_upload"`
@@ -526,7 +585,7 @@ type report struct {
 func (g *generator) report(elapsed time.Duration) report {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r := report{Flows: len(g.results), Seconds: elapsed.Seconds(), RateOffered: g.o.rate, Concurrency: g.o.concurrency, ErrorKinds: map[string]int{}}
+	r := report{Mix: g.o.mix, Flows: len(g.results), Seconds: elapsed.Seconds(), RateOffered: g.o.rate, Concurrency: g.o.concurrency, ErrorKinds: map[string]int{}}
 	var flow, tok, up, en, vf, v []time.Duration
 	for _, res := range g.results {
 		if res.err != nil {
@@ -535,14 +594,16 @@ func (g *generator) report(elapsed time.Duration) report {
 			continue
 		}
 		r.OK++
-		flow, tok, up, en = append(flow, res.flow), append(tok, res.token), append(up, res.uploads), append(en, res.enroll)
-		if g.o.verify {
+		if res.kind == mixEnroll {
+			flow, tok, up, en = append(flow, res.flow), append(tok, res.token), append(up, res.uploads), append(en, res.enroll)
+		}
+		if res.verifyFlow > 0 {
 			vf, v = append(vf, res.verifyFlow), append(v, res.verify)
 		}
 	}
 	r.Throughput = float64(r.OK) / elapsed.Seconds()
 	r.Flow, r.Token, r.Uploads, r.EnrollAfterLast = dist(flow), dist(tok), dist(up), dist(en)
-	if g.o.verify {
+	if len(vf) > 0 {
 		a, b := dist(vf), dist(v)
 		r.VerifyFlow, r.Verify = &a, &b
 	}
@@ -567,11 +628,12 @@ func (r report) print(w io.Writer) {
 		rate = fmt.Sprintf("%.1f/s offered", r.RateOffered)
 	}
 	fmt.Fprintf(w, "flows: %d (%d ok, %d errors) in %.1f s, %s, concurrency ≤ %d\n", r.Flows, r.OK, r.Errors, r.Seconds, rate, r.Concurrency)
-	fmt.Fprintf(w, "throughput: %.2f enroll flows/s (token + %d uploads + enroll)\n", r.Throughput, uploadsPerFlow)
+	fmt.Fprintf(w, "throughput: %.2f flows/s (mix %s; enroll flow: token + %d uploads + enroll, verify flow: token + 1 upload + verify)\n",
+		r.Throughput, r.Mix, uploadsPerFlow)
 	line := func(name string, l latency) {
 		fmt.Fprintf(w, "  %-26s p50 %7.1f ms  p95 %7.1f ms  p99 %7.1f ms  max %7.1f ms  (n=%d)\n", name, l.P50, l.P95, l.P99, l.Max, l.N)
 	}
-	line("flow", r.Flow)
+	line("enroll flow", r.Flow)
 	line("token", r.Token)
 	line("4 uploads (parallel)", r.Uploads)
 	line("enroll after last upload", r.EnrollAfterLast)

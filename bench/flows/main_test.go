@@ -27,6 +27,7 @@ func TestBounds(t *testing.T) {
 		{"-data-dir", "d", "-duration", "2h"},
 		{"-data-dir", "d", "-concurrency", "10000"},
 		{"-url", "http://127.0.0.1:1/"},
+		{"-data-dir", "d", "-mix", "verify-only"},
 	} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("%v accepted", args)

@@ -1,9 +1,10 @@
 // Command load is the soak harness: it starts a bwsagent on a temporary
 // data directory and a loopback port (or attaches to a running one with
 // -data-dir), drives full BWS flows against it with bench/flows in its own
-// process — token + 4 uploads + enroll, then token + upload + verify — at a
-// fixed rate, samples the agent's RSS and open file descriptors over time,
-// and reports throughput, latency percentiles, errors and memory growth.
+// process — by default alternating enroll flows (token + 4 uploads +
+// enroll) and verify flows (token + upload + verify) — at a fixed rate,
+// samples the agent's RSS and open file descriptors over time, and
+// reports throughput, latency percentiles, errors and memory growth.
 // It fails (exit 1) when errors exceed -max-errors or RSS grows more than
 // -max-rss-growth from the end of the warm-up to the end of the run.
 //
@@ -55,7 +56,7 @@ type options struct {
 	rate          float64
 	duration      time.Duration
 	concurrency   int
-	verify        bool
+	mix           string
 	sample        time.Duration
 	warmup        time.Duration
 	maxGrowth     float64
@@ -73,7 +74,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 8, "flows started per second")
 	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "how long flows start (at most 1h)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "flows in flight at most")
-	fs.BoolVar(&o.verify, "verify", true, "a verify flow after each enroll flow")
+	fs.StringVar(&o.mix, "mix", "alternate", "bench/flows' -mix: alternate (even flows enroll, odd flows verify), enroll+verify or enroll")
 	fs.DurationVar(&o.sample, "sample", 10*time.Second, "RSS/FD sampling interval")
 	fs.DurationVar(&o.warmup, "warmup", 0, "RSS baseline taken after this long (default: a tenth of -duration, at least 10s)")
 	fs.Float64Var(&o.maxGrowth, "max-rss-growth", 0.10, "fail when RSS grows more than this fraction after the warm-up")
@@ -104,6 +105,7 @@ type sample struct {
 
 // flowsReport is the part of bench/flows' JSON report used here.
 type flowsReport struct {
+	Mix        string         `json:"mix"`
 	Flows      int            `json:"flows"`
 	OK         int            `json:"ok"`
 	Errors     int            `json:"errors"`
@@ -195,10 +197,7 @@ func run(ctx context.Context, args []string, out io.Writer) (result, error) {
 	flows := int(o.rate*o.duration.Seconds()) + 1
 	fargs := []string{"-data-dir", dataDir, "-rate", strconv.FormatFloat(o.rate, 'f', -1, 64),
 		"-duration", o.duration.String(), "-flows", strconv.Itoa(min(flows, 100_000)),
-		"-concurrency", strconv.Itoa(o.concurrency), "-json"}
-	if o.verify {
-		fargs = append(fargs, "-verify")
-	}
+		"-concurrency", strconv.Itoa(o.concurrency), "-mix", o.mix, "-json"}
 	if pid != 0 {
 		fargs = append(fargs, "-pid", strconv.Itoa(pid))
 	}
@@ -206,7 +205,7 @@ func run(ctx context.Context, args []string, out io.Writer) (result, error) {
 	cmd.Dir = root // bench/flows finds its default photos from there
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	fmt.Fprintf(out, "load: %.1f flows/s for %v (enroll + verify), agent data dir %s\n", o.rate, o.duration, dataDir)
+	fmt.Fprintf(out, "load: %.1f flows/s for %v (mix %s), agent data dir %s\n", o.rate, o.duration, o.mix, dataDir)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, err
@@ -304,8 +303,8 @@ func (r *result) summarize() {
 
 func (r result) print(w io.Writer) {
 	f := r.Flows
-	fmt.Fprintf(w, "flows: %d (%d ok, %d errors) in %.0f s, %.2f flows/s completed (%.1f offered)\n",
-		f.Flows, f.OK, f.Errors, f.Seconds, f.Throughput, r.o.rate)
+	fmt.Fprintf(w, "flows (%s): %d (%d ok, %d errors) in %.0f s, %.2f flows/s completed (%.1f offered)\n",
+		f.Mix, f.Flows, f.OK, f.Errors, f.Seconds, f.Throughput, r.o.rate)
 	fmt.Fprintf(w, "  enroll flow  p50 %6.0f ms  p95 %6.0f ms  p99 %6.0f ms  max %6.0f ms\n", f.Flow.P50, f.Flow.P95, f.Flow.P99, f.Flow.Max)
 	if f.VerifyFlow != nil {
 		v := f.VerifyFlow
