@@ -58,6 +58,11 @@ type Config struct {
 	// MaxMoire is the highest median moiré score (Sample.Moire) over the
 	// job's samples; 0 disables the check.
 	MaxMoire float64 `json:"max_moire"`
+	// MaxFramed is the largest share of the job's samples that may show a
+	// frame around the face (Sample.Frame: straight edges below the face
+	// and on two more sides — a screen's bezel, a print's border); 1
+	// disables the check.
+	MaxFramed float64 `json:"max_framed"`
 }
 
 // DefaultConfig returns the thresholds chosen from the evaluation
@@ -80,6 +85,15 @@ type Config struct {
 //   - MaxMoire 1.2: bona fide jobs (real videos, renders, NUAA live and
 //     iPhone photos per image) never exceeded 1.08; it catches half of the
 //     generated screen replays that the PAD model misses.
+//   - MaxFramed 0.34: fail when more than a third of the samples show a
+//     frame (straight edges below the face and on two more sides). On the
+//     seed-1 set (606 jobs) no bona fide job had more than one framed
+//     sample in four (3 of 145 had one; real head-motion videos, NUAA live
+//     frames and iPhone photos none), while the frame was found in most
+//     jobs of every held-up attack: screens 50 of 75 (replays accepted:
+//     15 → 7 of 75), prints 54 of 62, tilted prints 114 of 124.
+//     A screen filling the view or with its lower edge out of view shows
+//     no frame.
 //   - MinChallengeDeg 4°: below BioID's "about 5°", because the turn is
 //     measured by two noisy estimators (see turnOf).
 //   - MinSimilarity 0.27 (face.ThresholdFMR1): same-person pairs across
@@ -104,6 +118,7 @@ func DefaultConfig() Config {
 		MaxShift:               3,
 		MinPAD:                 0.5,
 		MaxMoire:               1.2,
+		MaxFramed:              0.34,
 	}
 }
 
@@ -130,6 +145,7 @@ func (c Config) Validate() error {
 	check("MaxShift", c.MaxShift, 0, 1000)
 	check("MinPAD", c.MinPAD, 0, 1)
 	check("MaxMoire", c.MaxMoire, 0, 100)
+	check("MaxFramed", c.MaxFramed, 0, 1)
 	if c.MinChallengeDeg > c.MaxStepDeg {
 		errs = append(errs, fmt.Errorf("liveness: 'MinChallengeDeg' (%g) must not exceed 'MaxStepDeg' (%g)", c.MinChallengeDeg, c.MaxStepDeg))
 	}

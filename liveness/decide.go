@@ -38,9 +38,11 @@ type Decision struct {
 // ChallengeResponseFailed.
 //
 // Scores keys: "samples" (usable samples), "similarity_min", "pad_mean",
-// "pad_min", "moire" (median moiré score), "motion" (3-D evidence, ≥ 1
-// passes), "pad" (passive evidence from PAD and moiré, ≥ 1 passes), "score" (min of the two; 0 on a hard failure — the number
-// the DET plot ranks), and per step k (1-based) "stepk.pose_deg",
+// "pad_min", "moire" (median moiré score), "framed" (share of samples
+// with a frame around the face), "motion" (3-D evidence, ≥ 1 passes),
+// "pad" (passive evidence from PAD, moiré and frame, ≥ 1 passes), "score"
+// (min of the two; 0 on a hard failure — the number the DET plot ranks),
+// and per step k (1-based) "stepk.pose_deg",
 // "stepk.pose_angle", "stepk.parallax_deg", "stepk.parallax_angle",
 // "stepk.parallax_z", "stepk.flow_points", "stepk.flow_parallax_deg",
 // "stepk.flow_parallax_angle", "stepk.flow_parallax_z",
@@ -122,6 +124,20 @@ func decide(cfg *Config, samples []Sample, challenge bool) Decision {
 		d.Scores["pad"] = padEv
 	}
 
+	// A frame around the face: a screen's bezel, a print's border.
+	nFramed := 0
+	for _, s := range use {
+		if framed(s.Frame) {
+			nFramed++
+		}
+	}
+	framedShare := float64(nFramed) / float64(len(use))
+	d.Scores["framed"] = framedShare
+	if cfg.MaxFramed < 1 {
+		padEv = math.Min(padEv, 1+(cfg.MaxFramed-framedShare)*2)
+		d.Scores["pad"] = padEv
+	}
+
 	// Motion, step by step.
 	turns := make([][2]float64, 0, len(use)-1) // angle, magnitude
 	motionEv := 0.0
@@ -181,6 +197,8 @@ func decide(cfg *Config, samples []Sample, challenge bool) Decision {
 		return fail(CodeLiveDetectionFailed, "no 3-D head motion (evidence %.2f)", motionEv)
 	case padEv < 1 && padMean < cfg.MinPAD:
 		return fail(CodeLiveDetectionFailed, "passive PAD: mean live score %.2f < %.2f", padMean, cfg.MinPAD)
+	case padEv < 1 && cfg.MaxFramed < 1 && framedShare > cfg.MaxFramed:
+		return fail(CodeLiveDetectionFailed, "a frame (screen bezel or print border) around the face in %d of %d samples", nFramed, len(use))
 	case padEv < 1:
 		return fail(CodeLiveDetectionFailed, "screen recapture: moiré score %.2f > %.2f", moire, cfg.MaxMoire)
 	case challenge && !d.ChallengePassed:

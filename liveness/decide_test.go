@@ -28,6 +28,14 @@ func TestDecide(t *testing.T) {
 		}
 		return s
 	}
+	framedIn := func(n int) func([]Sample) []Sample {
+		return func(s []Sample) []Sample {
+			for i := range n {
+				s[i].Frame = sideBottom | sideLeft | sideRight
+			}
+			return s
+		}
+	}
 	unusable := func(i int, problem string) func([]Sample) []Sample {
 		return func(s []Sample) []Sample {
 			s[i].Problem = problem
@@ -77,6 +85,12 @@ func TestDecide(t *testing.T) {
 		{"low passive PAD", func(t *testing.T) []Sample {
 			return lowPAD(live(t, challengeTags, followPoses...))
 		}, true, false, CodeLiveDetectionFailed, true},
+		{"a screen bezel around the face in 2 of 4 samples", func(t *testing.T) []Sample {
+			return framedIn(2)(live(t, challengeTags, followPoses...))
+		}, true, false, CodeLiveDetectionFailed, true},
+		{"a frame in 1 of 4 samples is tolerated", func(t *testing.T) []Sample {
+			return framedIn(1)(live(t, challengeTags, followPoses...))
+		}, true, true, "", true},
 		{"a second face", func(t *testing.T) []Sample {
 			return unusable(1, ProblemMultipleFaces)(live(t, challengeTags, followPoses...))
 		}, true, false, CodeLiveDetectionFailed, false},

@@ -81,6 +81,9 @@ type Sample struct {
 	// moireScore): a screen's pixel grid filmed again. 0 when the face is
 	// too close to the image border to measure.
 	Moire float64
+	// Frame is the set of sides of the face at which a straight edge spans
+	// it (see frameSides): a screen's bezel or a print's border.
+	Frame uint8
 	// Patch is a small contrast-normalised grey patch of the face region,
 	// for tracking points between consecutive samples (see PatchSize).
 	Patch Patch
@@ -139,6 +142,7 @@ func (c *Checker) Analyze(ctx context.Context, img gocv.Mat, tag string) (Sample
 		if pix, n, err := moireCrop(img, &s.Face); err == nil {
 			s.Moire = moireScore(pix, n)
 		}
+		s.Frame = frameSides(img, &s.Face)
 	}
 	return s, nil
 }

@@ -82,14 +82,14 @@ func (c Config) validateCapture() []error {
 	if cp.Width < 0 || cp.Width > 8192 || cp.Height < 0 || cp.Height > 8192 || (cp.Width == 0) != (cp.Height == 0) {
 		bad("capture.width", "and 'capture.height' must both be 1..8192 or both 0, got %dx%d", cp.Width, cp.Height)
 	}
-	if cp.FPS < 0 || cp.FPS > 240 {
+	if !(cp.FPS >= 0 && cp.FPS <= 240) { // NaN fails too
 		bad("capture.fps", "must be 0..240 (0: the device's default), got %g", cp.FPS)
 	}
 	if cp.RingSize < 1 || cp.RingSize > 64 {
 		bad("capture.ringSize", "must be 1..64, got %d", cp.RingSize)
 	}
 	p := c.Preview
-	if p.MaxFPS <= 0 || p.MaxFPS > 120 {
+	if !(p.MaxFPS > 0 && p.MaxFPS <= 120) {
 		bad("preview.maxFPS", "must be in (0, 120], got %g", p.MaxFPS)
 	}
 	if p.Quality < 1 || p.Quality > 100 {

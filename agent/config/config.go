@@ -8,8 +8,9 @@
 // configs/bwsagent.yaml; Resolve fills them in, so that the shipped file
 // stays equal to the defaults on every machine.
 //
-// The package is pure Go: it does not import the face engine or the API
-// server, whose options it mirrors (the agent converts them).
+// The package is pure Go: it does not import the face engine, the liveness
+// checker or the API server, whose options it mirrors (the agent converts
+// them).
 package config
 
 import (
@@ -78,6 +79,11 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// API configures the BWS routes.
 	API API `yaml:"api"`
+	// Liveness holds the decision thresholds of the liveness checker
+	// (liveness.Config, mirrored in liveness.go). The defaults come from
+	// the evaluation, see liveness/README.md; 'bwsagent eval liveness'
+	// measures the effect of a change.
+	Liveness Liveness `yaml:"liveness"`
 	// Sync sends enrollments and deletions to a central BWS (sync.go).
 	Sync outbox.Config `yaml:"sync"`
 }
@@ -172,7 +178,8 @@ func Default() Config {
 			MaxAuthLockout:       time.Hour,
 			Label:                "bwsagent",
 		},
-		Sync: outbox.DefaultConfig(),
+		Liveness: defaultLiveness(),
+		Sync:     outbox.DefaultConfig(),
 	}
 }
 
@@ -278,6 +285,7 @@ func (c Config) Validate() error {
 		bad("api.label", "must be at most 128 bytes")
 	}
 	errs = append(errs, c.validateCapture()...)
+	errs = append(errs, c.validateLiveness()...)
 	errs = append(errs, c.validateSync()...)
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -117,6 +118,17 @@ func TestLoadFile(t *testing.T) {
 		{name: "api not a mapping", yaml: "api: 3\n", wantErr: "'api' (line 1) must be a mapping"},
 		{name: "invalid value names key", yaml: "listen: localhost\n", wantErr: "'listen' must be host:port"},
 		{name: "file name in validation error", yaml: "logLevel: loud\n", wantErr: "bwsagent.yaml: 'logLevel'"},
+		{name: "liveness values", yaml: "liveness:\n  minPad: 0.6\n  maxMoire: 0\n  maxFramed: 1\n", check: func(t *testing.T, c Config) {
+			want := Default().Liveness
+			want.MinPAD, want.MaxMoire, want.MaxFramed = 0.6, 0, 1
+			if c.Liveness != want {
+				t.Errorf("got %+v, want %+v", c.Liveness, want)
+			}
+		}},
+		{name: "bad liveness value names key", yaml: "liveness:\n  minPad: 2\n", wantErr: "bwsagent.yaml: 'liveness.minPad' must be in [0, 1], got 2"},
+		{name: "liveness NaN", yaml: "liveness:\n  maxFramed: .nan\n", wantErr: "'liveness.maxFramed' must be in [0, 1], got NaN"},
+		{name: "liveness wrong type", yaml: "liveness:\n  minPad: high\n", wantErr: "line 2"},
+		{name: "unknown liveness key", yaml: "liveness:\n  minPAD: 0.5\n", wantErr: "unknown key 'liveness.minPAD' (line 2); did you mean 'minPad'?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,15 +219,80 @@ func TestEnvAndSettingErrors(t *testing.T) {
 	}
 }
 
+// Float options of nested sections take their values from the environment
+// and the command line like any other.
+func TestFloatOptions(t *testing.T) {
+	c, err := Load(Sources{
+		Env: envMap(map[string]string{
+			"BWSAGENT_LIVENESS_MIN_PAD":           "0.75",
+			"BWSAGENT_LIVENESS_MAX_MOIRE":         " 1.5e0 ",
+			"BWSAGENT_LIVENESS_MIN_PARALLAX_Z":    "3",
+			"BWSAGENT_LIVENESS_MAX_FRAMED":        "1",
+			"BWSAGENT_SYNC_BACKOFF_JITTER":        "0.1",
+			"BWSAGENT_LIVENESS_MIN_CHALLENGE_DEG": "4.5",
+		}),
+		Settings: []Setting{{"liveness.minChallengeDeg", "5"}, {"capture.fps", "12.5"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Liveness
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"liveness.minPad", l.MinPAD, 0.75},
+		{"liveness.maxMoire", l.MaxMoire, 1.5},
+		{"liveness.minParallaxZ", l.MinParallaxZ, 3},
+		{"liveness.maxFramed", l.MaxFramed, 1},
+		{"liveness.minChallengeDeg: flag over env", l.MinChallengeDeg, 5},
+		{"liveness.maxYaw: default", l.MaxYaw, Default().Liveness.MaxYaw},
+		{"sync.backoff.jitter", c.Sync.Backoff.Jitter, 0.1},
+		{"capture.fps", c.Capture.FPS, 12.5},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %g, want %g", ch.name, ch.got, ch.want)
+		}
+	}
+
+	for _, tt := range []struct {
+		env  map[string]string
+		set  []Setting
+		want string
+	}{
+		{env: map[string]string{"BWSAGENT_LIVENESS_MIN_PAD": "high"}, want: "BWSAGENT_LIVENESS_MIN_PAD ('liveness.minPad'): must be a number"},
+		{env: map[string]string{"BWSAGENT_LIVENESS_MIN_PAD": ""}, want: "BWSAGENT_LIVENESS_MIN_PAD ('liveness.minPad'): must be a number"},
+		{env: map[string]string{"BWSAGENT_LIVENESS_MIN_PAD": "2"}, want: "'liveness.minPad' must be in [0, 1], got 2"},
+		{env: map[string]string{"BWSAGENT_LIVENESS_MAX_SHIFT": "NaN"}, want: "'liveness.maxShift' must be in [0, 1000], got NaN"},
+		{set: []Setting{{"liveness.maxFramed", "1,5"}}, want: "'liveness.maxFramed': must be a number"},
+		{set: []Setting{{"liveness.minPAD", "0.5"}}, want: "unknown key 'liveness.minPAD'"},
+		{env: map[string]string{"BWSAGENT_CAPTURE_FPS": "NaN"}, want: "'capture.fps' must be 0..240"},
+		{env: map[string]string{"BWSAGENT_PREVIEW_MAX_FPS": "NaN"}, want: "'preview.maxFPS' must be in (0, 120]"},
+	} {
+		var env Env
+		if tt.env != nil {
+			env = envMap(tt.env)
+		}
+		_, err := Load(Sources{Env: env, Settings: tt.set})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v %v: error %v, want one containing %q", tt.env, tt.set, err, tt.want)
+		}
+	}
+}
+
 func TestEnvNames(t *testing.T) {
 	want := map[string]string{
-		"listen":                   "BWSAGENT_LISTEN",
-		"dataDir":                  "BWSAGENT_DATA_DIR",
-		"modelsDir":                "BWSAGENT_MODELS_DIR", // as the face tests already use it
-		"templateKeyFile":          "BWSAGENT_TEMPLATE_KEY_FILE",
-		"api.publicURL":            "BWSAGENT_API_PUBLIC_URL",
-		"api.corsOrigins":          "BWSAGENT_API_CORS_ORIGINS",
-		"api.maxTemplatesPerClass": "BWSAGENT_API_MAX_TEMPLATES_PER_CLASS",
+		"listen":                          "BWSAGENT_LISTEN",
+		"dataDir":                         "BWSAGENT_DATA_DIR",
+		"modelsDir":                       "BWSAGENT_MODELS_DIR", // as the face tests already use it
+		"templateKeyFile":                 "BWSAGENT_TEMPLATE_KEY_FILE",
+		"api.publicURL":                   "BWSAGENT_API_PUBLIC_URL",
+		"api.corsOrigins":                 "BWSAGENT_API_CORS_ORIGINS",
+		"api.maxTemplatesPerClass":        "BWSAGENT_API_MAX_TEMPLATES_PER_CLASS",
+		"liveness.minPad":                 "BWSAGENT_LIVENESS_MIN_PAD",
+		"liveness.minParallaxZ":           "BWSAGENT_LIVENESS_MIN_PARALLAX_Z",
+		"liveness.minLandmarkParallaxDeg": "BWSAGENT_LIVENESS_MIN_LANDMARK_PARALLAX_DEG",
 	}
 	got := map[string]string{}
 	for _, o := range Options() {
@@ -254,6 +331,12 @@ func TestValidateNamesKey(t *testing.T) {
 		{func(c *Config) { c.API.MaxTemplatesPerClass = 0 }, "'api.maxTemplatesPerClass'"},
 		{func(c *Config) { c.API.MaxAuthLockout = time.Second }, "'api.maxAuthLockout'"},
 		{func(c *Config) { c.Source = "camera:0\nx" }, "'source'"},
+		{func(c *Config) { c.Liveness.MinPAD = 2 }, "'liveness.minPad' must be in [0, 1], got 2"},
+		{func(c *Config) { c.Liveness.MinFaceSize = -1 }, "'liveness.minFaceSize' must be in [0, 10000], got -1"},
+		{func(c *Config) { c.Liveness.MaxYaw = 0 }, "'liveness.maxYaw' must be in [1, 90], got 0"},
+		{func(c *Config) { c.Liveness.MaxScaleChange = math.NaN() }, "'liveness.maxScaleChange' must be in [1, 100], got NaN"},
+		{func(c *Config) { c.Liveness.MaxMoire = math.Inf(1) }, "'liveness.maxMoire' must be in [0, 100], got +Inf"},
+		{func(c *Config) { c.Liveness.MinChallengeDeg = 50 }, "'liveness.minChallengeDeg' must not exceed 'liveness.maxStepDeg' (45), got 50"},
 	}
 	for _, tt := range tests {
 		c := Default()

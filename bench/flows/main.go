@@ -78,6 +78,7 @@ type options struct {
 	rate        float64
 	concurrency int
 	mix         string
+	classes     int
 	pid         int
 	asJSON      bool
 }
@@ -99,6 +100,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.mix, "mix", mixEnroll, "what the flows are: "+mixEnroll+" (each enrolls a new class), "+mixEnrollVerify+
 		" (each enrolls, then verifies that class), or "+mixAlternate+
 		" (even flows enroll, odd flows verify one of "+strconv.Itoa(verifyPool)+" classes enrolled before the clock starts)")
+	fs.IntVar(&o.classes, "classes", 0, "enroll flows cycle through this many classes, re-enrolling them (the store stops growing once each is full); 0: a new class per flow")
 	fs.IntVar(&o.pid, "pid", 0, "the agent's PID for RSS and FDs (default: from the admin socket)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -120,6 +122,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("give -data-dir (or -url with -app and -secret)")
 	case o.app == "" && o.dataDir == "":
 		return o, errors.New("without -data-dir, give -app and -secret")
+	case o.classes < 0 || o.classes > maxFlows:
+		return o, fmt.Errorf("-classes must be 0..%d", maxFlows)
 	case o.mix != mixEnroll && o.mix != mixEnrollVerify && o.mix != mixAlternate:
 		return o, fmt.Errorf("-mix %q: want %s, %s or %s", o.mix, mixEnroll, mixEnrollVerify, mixAlternate)
 	}
@@ -204,7 +208,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if svc != nil {
 		// Leave the store as it was: delete the classes the run enrolled.
 		cctx := context.WithoutCancel(ctx)
-		for i := range g.started {
+		n := g.started
+		if o.classes > 0 {
+			n = min(n, o.classes)
+		}
+		for i := range n {
 			_ = svc.DeleteClass(cctx, g.class(i))
 		}
 		if o.mix == mixAlternate {
@@ -304,6 +312,9 @@ type flowResult struct {
 }
 
 func (g *generator) class(i int) bws.BCID {
+	if g.o.classes > 0 {
+		i %= g.o.classes
+	}
 	return bws.BCID{Storage: g.o.storage, Partition: g.o.partition, ClassID: int64(i + 1)}
 }
 

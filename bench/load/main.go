@@ -57,6 +57,7 @@ type options struct {
 	duration      time.Duration
 	concurrency   int
 	mix           string
+	classes       int
 	sample        time.Duration
 	warmup        time.Duration
 	maxGrowth     float64
@@ -74,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 8, "flows started per second")
 	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "how long flows start (at most 1h)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "flows in flight at most")
+	fs.IntVar(&o.classes, "classes", 256, "bench/flows' -classes: enroll flows re-enroll this many classes in turn, so that the store reaches its size (each class at its template cap) during the warm-up and RSS growth afterwards is the agent's own; 0: a new class per flow, and the store's pages count in RSS as it grows")
 	fs.StringVar(&o.mix, "mix", "alternate", "bench/flows' -mix: alternate (even flows enroll, odd flows verify), enroll+verify or enroll")
 	fs.DurationVar(&o.sample, "sample", 10*time.Second, "RSS/FD sampling interval")
 	fs.DurationVar(&o.warmup, "warmup", 0, "RSS baseline taken after this long (default: a tenth of -duration, at least 10s)")
@@ -100,7 +102,11 @@ func parseFlags(args []string) (options, error) {
 type sample struct {
 	At     float64 `json:"t_s"`
 	RSSMiB float64 `json:"rss_mib"`
-	FDs    int     `json:"fds"`
+	// AnonMiB is the heap part of RSS (Go and C allocations); FileMiB the
+	// mapped files' (binary, libraries, the store's mmap).
+	AnonMiB float64 `json:"rss_anon_mib"`
+	FileMiB float64 `json:"rss_file_mib"`
+	FDs     int     `json:"fds"`
 }
 
 // flowsReport is the part of bench/flows' JSON report used here.
@@ -131,6 +137,8 @@ type result struct {
 	Samples   []sample    `json:"samples"`
 	BaseRSS   float64     `json:"baseline_rss_mib"`
 	EndRSS    float64     `json:"end_rss_mib"`
+	BaseAnon  float64     `json:"baseline_anon_mib"`
+	EndAnon   float64     `json:"end_anon_mib"`
 	Growth    float64     `json:"rss_growth"`
 	PeakFDs   int         `json:"peak_fds"`
 	StartFDs  int         `json:"start_fds"`
@@ -197,7 +205,7 @@ func run(ctx context.Context, args []string, out io.Writer) (result, error) {
 	flows := int(o.rate*o.duration.Seconds()) + 1
 	fargs := []string{"-data-dir", dataDir, "-rate", strconv.FormatFloat(o.rate, 'f', -1, 64),
 		"-duration", o.duration.String(), "-flows", strconv.Itoa(min(flows, 100_000)),
-		"-concurrency", strconv.Itoa(o.concurrency), "-mix", o.mix, "-json"}
+		"-concurrency", strconv.Itoa(o.concurrency), "-mix", o.mix, "-classes", strconv.Itoa(o.classes), "-json"}
 	if pid != 0 {
 		fargs = append(fargs, "-pid", strconv.Itoa(pid))
 	}
@@ -205,7 +213,7 @@ func run(ctx context.Context, args []string, out io.Writer) (result, error) {
 	cmd.Dir = root // bench/flows finds its default photos from there
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	fmt.Fprintf(out, "load: %.1f flows/s for %v (mix %s), agent data dir %s\n", o.rate, o.duration, o.mix, dataDir)
+	fmt.Fprintf(out, "load: %.1f flows/s for %v (mix %s, %d classes), agent data dir %s\n", o.rate, o.duration, o.mix, o.classes, dataDir)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, err
@@ -221,7 +229,7 @@ func run(ctx context.Context, args []string, out io.Writer) (result, error) {
 		s := readProc(pid)
 		s.At = time.Since(start).Seconds()
 		res.Samples = append(res.Samples, s)
-		fmt.Fprintf(out, "  t=%6.0fs  RSS %7.1f MiB  FDs %4d\n", s.At, s.RSSMiB, s.FDs)
+		fmt.Fprintf(out, "  t=%6.0fs  RSS %7.1f MiB (anon %6.1f, file %6.1f)  FDs %4d\n", s.At, s.RSSMiB, s.AnonMiB, s.FileMiB, s.FDs)
 	}
 	take()
 	var runErr error
@@ -284,18 +292,21 @@ func (r *result) summarize() {
 	if len(after) < 2 {
 		after = r.Samples
 	}
-	mean := func(ss []sample) float64 {
+	mean := func(ss []sample, v func(sample) float64) float64 {
 		if len(ss) == 0 {
 			return 0
 		}
 		var t float64
 		for _, s := range ss {
-			t += s.RSSMiB
+			t += v(s)
 		}
 		return t / float64(len(ss))
 	}
+	rss := func(s sample) float64 { return s.RSSMiB }
+	anon := func(s sample) float64 { return s.AnonMiB }
 	k := min(3, len(after)/2)
-	r.BaseRSS, r.EndRSS = mean(after[:k]), mean(after[len(after)-k:])
+	r.BaseRSS, r.EndRSS = mean(after[:k], rss), mean(after[len(after)-k:], rss)
+	r.BaseAnon, r.EndAnon = mean(after[:k], anon), mean(after[len(after)-k:], anon)
 	if r.BaseRSS > 0 {
 		r.Growth = (r.EndRSS - r.BaseRSS) / r.BaseRSS
 	}
@@ -318,8 +329,8 @@ func (r result) print(w io.Writer) {
 	for _, k := range kinds {
 		fmt.Fprintf(w, "  error ×%d: %s\n", f.ErrorKinds[k], k)
 	}
-	fmt.Fprintf(w, "agent RSS: %.0f MiB after the warm-up → %.0f MiB at the end (%+.1f %%); FDs %d → %d (peak %d)\n",
-		r.BaseRSS, r.EndRSS, 100*r.Growth, r.StartFDs, r.EndFDs, r.PeakFDs)
+	fmt.Fprintf(w, "agent RSS: %.0f MiB after the warm-up → %.0f MiB at the end (%+.1f %%; heap part %.0f → %.0f MiB); FDs %d → %d (peak %d)\n",
+		r.BaseRSS, r.EndRSS, 100*r.Growth, r.BaseAnon, r.EndAnon, r.StartFDs, r.EndFDs, r.PeakFDs)
 }
 
 // readProc reads the agent's RSS and open descriptors.
@@ -330,10 +341,12 @@ func readProc(pid int) sample {
 	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				if f := strings.Fields(v); len(f) > 0 {
-					kb, _ := strconv.ParseFloat(f[0], 64)
-					s.RSSMiB = kb / 1024
+			for key, dst := range map[string]*float64{"VmRSS:": &s.RSSMiB, "RssAnon:": &s.AnonMiB, "RssFile:": &s.FileMiB} {
+				if v, ok := strings.CutPrefix(line, key); ok {
+					if f := strings.Fields(v); len(f) > 0 {
+						kb, _ := strconv.ParseFloat(f[0], 64)
+						*dst = kb / 1024
+					}
 				}
 			}
 		}

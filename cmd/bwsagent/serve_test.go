@@ -444,6 +444,14 @@ func TestConfigCheck(t *testing.T) {
 	if _, _, err := run(t, "config", "check", bad); err == nil || !strings.Contains(err.Error(), "'api.basePath' must start and end with '/'") {
 		t.Errorf("bad value: %v", err)
 	}
+	os.WriteFile(bad, []byte("liveness:\n  minPad: 2\n"), 0o600)
+	if _, _, err := run(t, "config", "check", bad); err == nil || !strings.Contains(err.Error(), "bad.yaml: 'liveness.minPad' must be in [0, 1], got 2") {
+		t.Errorf("bad liveness value: %v", err)
+	}
+	os.WriteFile(bad, []byte("liveness:\n  minPad: 0.7\n  maxFramed: 1\n"), 0o600)
+	if out, _, err = run(t, "config", "check", "--print", bad); err != nil || !strings.Contains(out, "minPad: 0.7") || !strings.Contains(out, "maxFramed: 1") {
+		t.Errorf("liveness --print: %s %v", out, err)
+	}
 }
 
 // Flags override the configuration file.

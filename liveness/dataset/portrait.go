@@ -154,11 +154,15 @@ func cutPortraitAt(ctx context.Context, e *face.Engine, img image.Image, f face.
 	// Face centre a little above the frame centre, as webcams frame people.
 	m := f64.Aff3{s, 0, FrameW/2 - s*cx, 0, s, FrameH*0.47 - s*cy}
 	// Where the cut reaches past the photo, a stretched, blurred copy of
-	// the photo fills in, so no black border frames the face.
+	// the photo fills in, so no black border frames the face; the photo
+	// fades into it, so no straight edge frames it either (a live capture
+	// has none: the liveness checker takes one for a screen's bezel).
 	bg := newFrame()
 	xdraw.ApproxBiLinear.Scale(bg, bg.Bounds(), img, b, xdraw.Src, nil)
 	bg = boxBlur(boxBlur(bg, 8), 8)
-	xdraw.BiLinear.Transform(bg, f64.Aff3{m[0], 0, m[2] - float64(b.Min.X)*s, 0, m[4], m[5] - float64(b.Min.Y)*s}, img, b, xdraw.Src, nil)
+	sharp := newFrame()
+	xdraw.BiLinear.Transform(sharp, f64.Aff3{m[0], 0, m[2] - float64(b.Min.X)*s, 0, m[4], m[5] - float64(b.Min.Y)*s}, img, b, xdraw.Src, nil)
+	fadeInto(bg, sharp, [4]float64{m[2], m[5], m[2] + s*float64(b.Dx()), m[5] + s*float64(b.Dy())})
 	m2, err := face.MatFromImage(bg)
 	if err != nil {
 		return Portrait{}, false, err

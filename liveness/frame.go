@@ -1,0 +1,205 @@
+package liveness
+
+import (
+	"errors"
+	"image"
+	"math"
+	"slices"
+
+	"gocv.io/x/gocv"
+
+	"github.com/bwsagent/bwsagent/face"
+)
+
+// A screen or a print held up to the camera has edges: the bezel or the
+// paper's border, straight lines that enclose the face. A live person has
+// none around the head that run on unbroken under the chin: the neck and
+// the shoulders continue to the image border, and a door or a window frame
+// behind the person is cut by the body. frameSides finds straight edges on
+// each side of the face that span it (above and below: across its width;
+// left and right: along its height). Decide counts samples with an edge
+// below the face and at least two more sides (see framed).
+
+// Sides of the face where frameSides found an edge.
+const (
+	sideTop uint8 = 1 << iota
+	sideBottom
+	sideLeft
+	sideRight
+)
+
+// Geometry of the search; distances in face-box widths (fw).
+const (
+	frameWidth   = 320  // the image is analysed at this width (or height, if taller)
+	frameMaxTilt = 25.0 // degrees from horizontal/vertical a side may lean
+	frameBelow   = 0.15 // a bottom edge lies this far below the face box at least
+	frameAbove   = 0.35 // a top edge this far above the box (the hair)
+	frameBeside  = 0.15 // a side edge this far left or right of the box
+	frameMaxFar  = 4.0  // edges farther from the face box belong to the room
+	frameSpan    = 0.6  // an edge spans the face centre ± this
+	frameCover   = 0.75 // fraction of the span with edge pixels on the line
+)
+
+// frameMinCos is the cosine of the largest angle between an edge pixel's
+// gradient and the line's normal.
+var frameMinCos = math.Cos(20 * math.Pi / 180)
+
+// edgeMap is a binary edge image (Canny's output) with the grey image's
+// gradient, row-major.
+type edgeMap struct {
+	w, h   int
+	pix    []byte
+	gx, gy []int16
+}
+
+// along reports whether (x, y) is an edge pixel whose gradient is within
+// frameMaxTilt of the normal (nx, ny): texture (hair, clothes, foliage)
+// has edge pixels on any line but in every direction.
+func (m *edgeMap) along(x, y int, nx, ny float64) bool {
+	if x < 0 || y < 0 || x >= m.w || y >= m.h {
+		return false
+	}
+	i := y*m.w + x
+	if m.pix[i] == 0 {
+		return false
+	}
+	gx, gy := float64(m.gx[i]), float64(m.gy[i])
+	return math.Abs(gx*nx+gy*ny) >= frameMinCos*math.Hypot(gx, gy)
+}
+
+// frameSides returns the sides (sideTop|…) of the face at which a straight
+// edge spans it.
+func frameSides(img gocv.Mat, f *face.Face) uint8 {
+	if img.Empty() || f.Box.W <= 0 {
+		return 0
+	}
+	s := frameWidth / float64(max(img.Cols(), img.Rows()))
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(img, &small, image.Pt(max(int(float64(img.Cols())*s+0.5), 1), max(int(float64(img.Rows())*s+0.5), 1)), 0, 0, gocv.InterpolationArea)
+	grey := gocv.NewMat()
+	defer grey.Close()
+	gocv.CvtColor(small, &grey, gocv.ColorBGRToGray)
+	edges := gocv.NewMat()
+	defer edges.Close()
+	gocv.Canny(grey, &edges, 40, 120)
+	pix, err := edges.DataPtrUint8()
+	if err != nil || len(pix) != edges.Rows()*edges.Cols() {
+		return 0
+	}
+	em := &edgeMap{w: edges.Cols(), h: edges.Rows(), pix: pix}
+	if em.gx, err = sobel(grey, 1, 0); err != nil {
+		return 0
+	}
+	if em.gy, err = sobel(grey, 0, 1); err != nil {
+		return 0
+	}
+	fw := f.Box.W * s
+	lines := gocv.NewMat()
+	defer lines.Close()
+	// A candidate needs votes for most of the shortest span it could cover.
+	gocv.HoughLines(edges, &lines, 1, math.Pi/180, max(int(frameCover*frameSpan*fw), 15))
+	var ls [][2]float64
+	for i := range min(lines.Rows(), 2000) {
+		v := lines.GetVecfAt(i, 0)
+		if len(v) == 2 {
+			ls = append(ls, [2]float64{float64(v[0]), float64(v[1])})
+		}
+	}
+	box := [4]float64{f.Box.X * s, f.Box.Y * s, (f.Box.X + f.Box.W) * s, (f.Box.Y + f.Box.H) * s}
+	return sidesAround(em, ls, box)
+}
+
+// sidesAround checks lines (ρ, θ: x·cos θ + y·sin θ = ρ) around the face
+// box (x0, y0, x1, y1) against the edge map.
+func sidesAround(em *edgeMap, lines [][2]float64, box [4]float64) uint8 {
+	fw := box[2] - box[0]
+	cx, cy := (box[0]+box[2])/2, (box[1]+box[3])/2
+	maxTilt := frameMaxTilt * math.Pi / 180
+	var sides uint8
+	for _, l := range lines {
+		rho, theta := l[0], l[1]
+		sin, cos := math.Sin(theta), math.Cos(theta)
+		// θ near 90°: a horizontal line; near 0 or 180°: vertical.
+		switch {
+		case math.Abs(theta-math.Pi/2) <= maxTilt:
+			y := (rho - cx*cos) / sin // where the line crosses the face's centre column
+			side := uint8(0)
+			switch {
+			case y > box[3]+frameBelow*fw && y < box[3]+frameMaxFar*fw:
+				side = sideBottom
+			case y < box[1]-frameAbove*fw && y > box[1]-frameMaxFar*fw:
+				side = sideTop
+			}
+			if side != 0 && sides&side == 0 && coverage(em, cx-frameSpan*fw, cx+frameSpan*fw, func(u float64) float64 { return (rho - u*cos) / sin }, cos, sin, true) >= frameCover {
+				sides |= side
+			}
+		case theta <= maxTilt || theta >= math.Pi-maxTilt:
+			x := (rho - cy*sin) / cos
+			side := uint8(0)
+			switch {
+			case x < box[0]-frameBeside*fw && x > box[0]-frameMaxFar*fw:
+				side = sideLeft
+			case x > box[2]+frameBeside*fw && x < box[2]+frameMaxFar*fw:
+				side = sideRight
+			}
+			if side != 0 && sides&side == 0 && coverage(em, cy-frameSpan*fw, cy+frameSpan*fw, func(u float64) float64 { return (rho - u*sin) / cos }, cos, sin, false) >= frameCover {
+				sides |= side
+			}
+		}
+	}
+	return sides
+}
+
+// coverage is the fraction of whole pixel steps u in [lo, hi] at which the
+// line (v = along(u); (u, v) is (x, y) when horizontal, else (y, x);
+// normal (nx, ny)) has an edge pixel oriented with it within one pixel
+// across it. Steps outside the image count as uncovered: an edge must be
+// seen to count.
+func coverage(em *edgeMap, lo, hi float64, along func(u float64) float64, nx, ny float64, horizontal bool) float64 {
+	n, hit := 0, 0
+	for u := math.Ceil(lo); u <= hi; u++ {
+		n++
+		v := int(math.Round(along(u)))
+		for d := -1; d <= 1; d++ {
+			x, y := int(u), v+d
+			if !horizontal {
+				x, y = v+d, int(u)
+			}
+			if em.along(x, y, nx, ny) {
+				hit++
+				break
+			}
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(hit) / float64(n)
+}
+
+// framed reports whether the sides found make a frame: an edge below the
+// face (across the neck, where a live person's body continues) and at
+// least two more.
+func framed(sides uint8) bool {
+	n := 0
+	for s := sides; s != 0; s &= s - 1 {
+		n++
+	}
+	return sides&sideBottom != 0 && n >= 3
+}
+
+// sobel returns the grey image's derivative (dx, dy) as int16s.
+func sobel(grey gocv.Mat, dx, dy int) ([]int16, error) {
+	d := gocv.NewMat()
+	defer d.Close()
+	gocv.Sobel(grey, &d, gocv.MatTypeCV16S, dx, dy, 3, 1, 0, gocv.BorderReplicate)
+	v, err := d.DataPtrInt16()
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != grey.Rows()*grey.Cols() {
+		return nil, errors.New("sobel: unexpected layout")
+	}
+	return slices.Clone(v), nil
+}

@@ -1,0 +1,114 @@
+package liveness
+
+import (
+	"image"
+	"image/color"
+	"math"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/bwsagent/bwsagent/face"
+)
+
+// TestFrameSides draws scenes around a face-sized blob: a screen's bezel
+// is found on every side it shows, while the straight edges a live
+// person's surroundings have (a door frame cut by the body, a striped
+// shirt, clutter) never make a frame.
+func TestFrameSides(t *testing.T) {
+	box := face.Rect{X: 270, Y: 150, W: 100, H: 100}
+	var (
+		dark  = color.RGBA{20, 20, 25, 0}
+		room  = color.RGBA{190, 180, 160, 0}
+		skin  = color.RGBA{150, 170, 210, 0}
+		shirt = color.RGBA{90, 60, 40, 0}
+	)
+	person := func(m *gocv.Mat) {
+		// Head, neck and shoulders running to the image's bottom.
+		gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{{{150, 480}, {200, 330}, {290, 290}, {350, 290}, {440, 330}, {490, 480}}}), shirt)
+		gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+	}
+	screen := func(m *gocv.Mat, r image.Rectangle, angle float64) {
+		c := image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)
+		corners := []image.Point{r.Min, {r.Max.X, r.Min.Y}, r.Max, {r.Min.X, r.Max.Y}}
+		sin, cos := math.Sincos(angle * math.Pi / 180)
+		for i, p := range corners {
+			dx, dy := float64(p.X-c.X), float64(p.Y-c.Y)
+			corners[i] = image.Pt(c.X+int(dx*cos-dy*sin), c.Y+int(dx*sin+dy*cos))
+		}
+		gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{corners}), dark)
+		inner := make([]image.Point, 4)
+		for i, p := range corners {
+			inner[i] = image.Pt(p.X+(c.X-p.X)/12, p.Y+(c.Y-p.Y)/12)
+		}
+		gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{inner}), color.RGBA{70, 90, 110, 0})
+	}
+	clutter := func(m *gocv.Mat) {
+		noise := gocv.NewMatWithSize(48, 64, gocv.MatTypeCV8UC3)
+		defer noise.Close()
+		gocv.RandU(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
+		gocv.Resize(noise, m, image.Pt(640, 480), 0, 0, gocv.InterpolationCubic)
+	}
+	tests := []struct {
+		name   string
+		draw   func(m *gocv.Mat)
+		sides  uint8 // must all be found
+		framed bool
+	}{
+		{"plain room, person", func(m *gocv.Mat) { person(m) }, 0, false},
+		{"screen held up", func(m *gocv.Mat) {
+			screen(m, image.Rect(150, 40, 490, 420), 0)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideTop | sideBottom | sideLeft | sideRight, true},
+		{"screen turned 10° in the hand", func(m *gocv.Mat) {
+			screen(m, image.Rect(150, 40, 490, 420), 10)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideTop | sideBottom | sideLeft | sideRight, true},
+		{"screen whose bottom is out of the image", func(m *gocv.Mat) {
+			screen(m, image.Rect(150, 40, 490, 560), 0)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideTop | sideLeft | sideRight, false},
+		{"door frame behind the person", func(m *gocv.Mat) {
+			gocv.Rectangle(m, image.Rect(170, 20, 470, 480), dark, 12)
+			person(m)
+		}, sideTop | sideLeft | sideRight, false},
+		{"striped shirt", func(m *gocv.Mat) {
+			person(m)
+			for y := 330; y < 480; y += 24 {
+				gocv.Line(m, image.Pt(180, y), image.Pt(460, y), dark, 6)
+			}
+		}, sideBottom, false},
+		{"clutter", func(m *gocv.Mat) {
+			clutter(m)
+			person(m)
+		}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(float64(room.B), float64(room.G), float64(room.R), 0), 480, 640, gocv.MatTypeCV8UC3)
+			defer m.Close()
+			tt.draw(&m)
+			f := face.Face{Box: box}
+			got := frameSides(m, &f)
+			if got&tt.sides != tt.sides {
+				t.Errorf("sides %04b, want at least %04b", got, tt.sides)
+			}
+			if framed(got) != tt.framed {
+				t.Errorf("framed(%04b) = %v, want %v", got, framed(got), tt.framed)
+			}
+		})
+	}
+}
+
+func TestFrameSidesBadInput(t *testing.T) {
+	empty := gocv.NewMat()
+	defer empty.Close()
+	if s := frameSides(empty, &face.Face{Box: face.Rect{W: 10, H: 10}}); s != 0 {
+		t.Errorf("empty image: %04b", s)
+	}
+	m := gocv.NewMatWithSize(4, 4, gocv.MatTypeCV8UC3)
+	defer m.Close()
+	for _, b := range []face.Rect{{}, {X: -100, Y: -100, W: 1000, H: 1000}, {X: 1, Y: 1, W: 1, H: 1}} {
+		_ = frameSides(m, &face.Face{Box: b}) // no panic
+	}
+}
