@@ -157,14 +157,25 @@ func sidesAround(em *edgeMap, lines [][2]float64, box [4]float64) uint8 {
 // across it. Steps outside the image count as uncovered: an edge must be
 // seen to count.
 func coverage(em *edgeMap, lo, hi float64, along func(u float64) float64, nx, ny float64, horizontal bool) float64 {
-	n, hit := 0, 0
-	for u := math.Ceil(lo); u <= hi; u++ {
-		n++
-		v := int(math.Round(along(u)))
+	first, last := math.Ceil(lo), math.Floor(hi)
+	if !(last >= first) || math.IsInf(last-first, 0) { // NaN fails too
+		return 0
+	}
+	n := last - first + 1
+	limit := float64(em.h - 1)
+	if horizontal {
+		limit = float64(em.w - 1)
+	}
+	hit := 0
+	for u := math.Max(first, 0); u <= math.Min(last, limit); u++ {
+		v := math.Round(along(u))
+		if math.IsNaN(v) || math.Abs(v) > 1e6 {
+			continue
+		}
 		for d := -1; d <= 1; d++ {
-			x, y := int(u), v+d
+			x, y := int(u), int(v)+d
 			if !horizontal {
-				x, y = v+d, int(u)
+				x, y = int(v)+d, int(u)
 			}
 			if em.along(x, y, nx, ny) {
 				hit++
@@ -172,10 +183,7 @@ func coverage(em *edgeMap, lo, hi float64, along func(u float64) float64, nx, ny
 			}
 		}
 	}
-	if n == 0 {
-		return 0
-	}
-	return float64(hit) / float64(n)
+	return float64(hit) / n
 }
 
 // framed reports whether the sides found make a frame: an edge below the

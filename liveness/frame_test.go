@@ -112,3 +112,25 @@ func TestFrameSidesBadInput(t *testing.T) {
 		_ = frameSides(m, &face.Face{Box: b}) // no panic
 	}
 }
+
+// FuzzSidesAround feeds arbitrary lines and face boxes to the frame
+// classifier over a small random edge map: no panic, no side outside the
+// four.
+func FuzzSidesAround(f *testing.F) {
+	f.Add(100.0, 1.5707, 20.0, 30.0, 60.0, 70.0, []byte{1, 2, 3})
+	f.Add(-5.0, 0.0, 0.0, 0.0, 0.0, 0.0, []byte{})
+	f.Add(10.0, 1.5707, -1e300, -1e300, 1e300, 1e300, []byte{255}) // a huge box must not loop for ever
+	f.Fuzz(func(t *testing.T, rho, theta, x0, y0, x1, y1 float64, pix []byte) {
+		const w, h = 32, 24
+		em := &edgeMap{w: w, h: h, pix: make([]byte, w*h), gx: make([]int16, w*h), gy: make([]int16, w*h)}
+		for i, b := range pix {
+			em.pix[i%(w*h)] = b
+			em.gx[i%(w*h)] = int16(b) - 128
+			em.gy[(i*7)%(w*h)] = int16(b)
+		}
+		s := sidesAround(em, [][2]float64{{rho, theta}, {-rho, theta + 1}}, [4]float64{x0, y0, x1, y1})
+		if s&^(sideTop|sideBottom|sideLeft|sideRight) != 0 {
+			t.Fatalf("sides %08b", s)
+		}
+	})
+}

@@ -42,6 +42,7 @@ func FuzzDecide(f *testing.F) {
 			s.Face.Pose = geom.Pose{Yaw: next(), Pitch: next(), Roll: next()}
 			s.PAD = next()
 			s.Moire = next()
+			s.Frame = uint8(math.Float64bits(next()))
 			s.Embedding = face.Embedding{float32(next()), 1}
 			if len(data) >= PatchSize*PatchSize {
 				s.Patch = Patch{Pix: data[:PatchSize*PatchSize], Scale: next(), X0: next(), Y0: next()}
