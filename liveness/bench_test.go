@@ -107,3 +107,23 @@ func jobFrames(b *testing.B, e *face.Engine) []gocv.Mat {
 	}
 	return out
 }
+
+// BenchmarkFrameSides is the frame check of one 640×480 sample (part of
+// Analyze).
+func BenchmarkFrameSides(b *testing.B) {
+	c := checker(b)
+	face.SetThreads(1)
+	mats := jobFrames(b, c.e)
+	defer func() {
+		for _, m := range mats {
+			m.Close()
+		}
+	}()
+	s, err := c.Analyze(context.Background(), mats[0], TagAny)
+	if err != nil || !s.Usable() {
+		b.Fatalf("%v %q", err, s.Problem)
+	}
+	for b.Loop() {
+		frameSides(mats[0], &s.Face)
+	}
+}

@@ -1,10 +1,8 @@
 package liveness
 
 import (
-	"errors"
 	"image"
 	"math"
-	"slices"
 
 	"gocv.io/x/gocv"
 
@@ -44,26 +42,25 @@ const (
 // gradient and the line's normal.
 var frameMinCos = math.Cos(20 * math.Pi / 180)
 
-// edgeMap is a binary edge image (Canny's output) with the grey image's
-// gradient, row-major.
+// edgeMap is a binary edge image (Canny's output) with the grey image it
+// came from, both row-major.
 type edgeMap struct {
-	w, h   int
-	pix    []byte
-	gx, gy []int16
+	w, h int
+	pix  []byte
+	grey []byte
 }
 
 // along reports whether (x, y) is an edge pixel whose gradient is within
 // frameMaxTilt of the normal (nx, ny): texture (hair, clothes, foliage)
 // has edge pixels on any line but in every direction.
 func (m *edgeMap) along(x, y int, nx, ny float64) bool {
-	if x < 0 || y < 0 || x >= m.w || y >= m.h {
+	if x < 1 || y < 1 || x >= m.w-1 || y >= m.h-1 || m.pix[y*m.w+x] == 0 {
 		return false
 	}
-	i := y*m.w + x
-	if m.pix[i] == 0 {
-		return false
-	}
-	gx, gy := float64(m.gx[i]), float64(m.gy[i])
+	// The Sobel gradient, here only: few pixels lie on the lines checked.
+	p := func(dx, dy int) float64 { return float64(m.grey[(y+dy)*m.w+x+dx]) }
+	gx := p(1, -1) + 2*p(1, 0) + p(1, 1) - p(-1, -1) - 2*p(-1, 0) - p(-1, 1)
+	gy := p(-1, 1) + 2*p(0, 1) + p(1, 1) - p(-1, -1) - 2*p(0, -1) - p(1, -1)
 	return math.Abs(gx*nx+gy*ny) >= frameMinCos*math.Hypot(gx, gy)
 }
 
@@ -87,13 +84,11 @@ func frameSides(img gocv.Mat, f *face.Face) uint8 {
 	if err != nil || len(pix) != edges.Rows()*edges.Cols() {
 		return 0
 	}
-	em := &edgeMap{w: edges.Cols(), h: edges.Rows(), pix: pix}
-	if em.gx, err = sobel(grey, 1, 0); err != nil {
+	g, err := grey.DataPtrUint8()
+	if err != nil || len(g) != len(pix) {
 		return 0
 	}
-	if em.gy, err = sobel(grey, 0, 1); err != nil {
-		return 0
-	}
+	em := &edgeMap{w: edges.Cols(), h: edges.Rows(), pix: pix, grey: g}
 	fw := f.Box.W * s
 	lines := gocv.NewMat()
 	defer lines.Close()
@@ -195,19 +190,4 @@ func framed(sides uint8) bool {
 		n++
 	}
 	return sides&sideBottom != 0 && n >= 3
-}
-
-// sobel returns the grey image's derivative (dx, dy) as int16s.
-func sobel(grey gocv.Mat, dx, dy int) ([]int16, error) {
-	d := gocv.NewMat()
-	defer d.Close()
-	gocv.Sobel(grey, &d, gocv.MatTypeCV16S, dx, dy, 3, 1, 0, gocv.BorderReplicate)
-	v, err := d.DataPtrInt16()
-	if err != nil {
-		return nil, err
-	}
-	if len(v) != grey.Rows()*grey.Cols() {
-		return nil, errors.New("sobel: unexpected layout")
-	}
-	return slices.Clone(v), nil
 }

@@ -122,11 +122,10 @@ func FuzzSidesAround(f *testing.F) {
 	f.Add(10.0, 1.5707, -1e300, -1e300, 1e300, 1e300, []byte{255}) // a huge box must not loop for ever
 	f.Fuzz(func(t *testing.T, rho, theta, x0, y0, x1, y1 float64, pix []byte) {
 		const w, h = 32, 24
-		em := &edgeMap{w: w, h: h, pix: make([]byte, w*h), gx: make([]int16, w*h), gy: make([]int16, w*h)}
+		em := &edgeMap{w: w, h: h, pix: make([]byte, w*h), grey: make([]byte, w*h)}
 		for i, b := range pix {
 			em.pix[i%(w*h)] = b
-			em.gx[i%(w*h)] = int16(b) - 128
-			em.gy[(i*7)%(w*h)] = int16(b)
+			em.grey[(i*7)%(w*h)] = b
 		}
 		s := sidesAround(em, [][2]float64{{rho, theta}, {-rho, theta + 1}}, [4]float64{x0, y0, x1, y1})
 		if s&^(sideTop|sideBottom|sideLeft|sideRight) != 0 {
