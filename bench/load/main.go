@@ -276,12 +276,15 @@ func agentPID(ctx context.Context, dataDir string) int {
 }
 
 // summarize computes the RSS growth: the mean of the last three samples
-// over the mean of three taken after the warm-up, so one GC cycle does not
-// decide the verdict.
+// of the load over the mean of three taken after the warm-up, so one GC
+// cycle does not decide the verdict.
 func (r *result) summarize() {
+	// The window ends with the load: afterwards bench/flows deletes the
+	// classes it enrolled, which touches the store's pages but is no part
+	// of the steady state.
 	var after []sample
 	for _, s := range r.Samples {
-		if s.At >= r.o.warmup.Seconds() {
+		if s.At >= r.o.warmup.Seconds() && s.At <= r.o.duration.Seconds() {
 			after = append(after, s)
 		}
 		r.PeakFDs = max(r.PeakFDs, s.FDs)
