@@ -91,7 +91,7 @@ type Config struct {
 //     sample in four (3 of 145 had one; real head-motion videos, NUAA live
 //     frames and iPhone photos none), while the frame was found in most
 //     jobs of every held-up attack: screens 50 of 75 (replays accepted:
-//     15 → 7 of 75), prints 54 of 62, tilted prints 114 of 124.
+//     15 → 7 of 75), prints 54 of 62, tilted prints 113 of 124.
 //     A screen filling the view or with its lower edge out of view shows
 //     no frame.
 //   - MinChallengeDeg 4°: below BioID's "about 5°", because the turn is
