@@ -328,8 +328,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	return runErr
 }
 
-// housekeeping sweeps expired token state from the store and expired
-// samples from memory.
+// housekeeping runs sweep every housekeepingInterval.
 func (a *Agent) housekeeping(ctx context.Context) {
 	t := time.NewTicker(housekeepingInterval)
 	defer t.Stop()
@@ -337,16 +336,32 @@ func (a *Agent) housekeeping(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			a.sweep(ctx, now)
 		}
-		a.api.Sweep()
-		n, err := a.db.SweepTokens(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			a.log.Warn("sweep expired tokens", "err", err)
-		case n > 0:
-			a.log.Debug("expired tokens swept", "tokens", n)
-		}
+	}
+}
+
+// sweep deletes what has expired: samples in memory, token state and
+// audit entries older than the retention in the store.
+func (a *Agent) sweep(ctx context.Context, now time.Time) {
+	a.api.Sweep()
+	n, err := a.db.SweepTokens(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.Warn("sweep expired tokens", "err", err)
+	case n > 0:
+		a.log.Debug("expired tokens swept", "tokens", n)
+	}
+	if a.cfg.AuditRetention <= 0 {
+		return
+	}
+	n, err = a.db.TrimAudit(ctx, now.Add(-a.cfg.AuditRetention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.Warn("trim the audit log", "err", err)
+	case n > 0:
+		a.log.Info("audit entries past their retention deleted", "entries", n, "retention", a.cfg.AuditRetention)
 	}
 }
 

@@ -408,3 +408,40 @@ func TestGracefulShutdownDeadline(t *testing.T) {
 		t.Fatalf("stalled upload answered %d", resp.StatusCode)
 	}
 }
+
+// TestSweepTrimsAudit: the housekeeping sweep deletes audit entries past
+// auditRetention and keeps the newer ones; a retention of 0 keeps all.
+func TestSweepTrimsAudit(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		retention time.Duration
+		left      int
+	}{
+		{"90 days", 90 * 24 * time.Hour, 1},
+		{"keep every entry", 0, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.AuditRetention = tt.retention
+			r := start(t, cfg)
+			ctx := t.Context()
+			now := time.Now()
+			for _, at := range []time.Time{now.Add(-100 * 24 * time.Hour), now.Add(-time.Hour)} {
+				if _, err := r.db.AppendAudit(ctx, store.AuditEntry{Time: at, App: "kiosk", Action: "verification", Result: "success"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.sweep(ctx, now)
+			es, err := r.db.Audit(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es) != tt.left {
+				t.Fatalf("%d entries left, want %d: %+v", len(es), tt.left, es)
+			}
+			if es[len(es)-1].Time.Before(now.Add(-2 * time.Hour)) {
+				t.Errorf("the newest entry was deleted: %+v", es)
+			}
+		})
+	}
+}

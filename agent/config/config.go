@@ -77,6 +77,10 @@ type Config struct {
 	// ShutdownTimeout is how long requests in flight may take to finish
 	// after SIGTERM before their connections are closed.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// AuditRetention is how long the audit log keeps an entry: older ones
+	// are deleted by the minutely housekeeping, so the store does not grow
+	// for ever on a busy kiosk. 0 keeps every entry.
+	AuditRetention time.Duration `yaml:"auditRetention"`
 	// API configures the BWS routes.
 	API API `yaml:"api"`
 	// Liveness holds the decision thresholds of the liveness checker
@@ -156,6 +160,7 @@ func Default() Config {
 		WriteTimeout:    60 * time.Second,
 		IdleTimeout:     120 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
+		AuditRetention:  90 * 24 * time.Hour,
 		Capture:         defaultCapture(),
 		Preview:         defaultPreview(),
 		Kiosk:           defaultKiosk(),
@@ -226,6 +231,9 @@ func (c Config) Validate() error {
 		if d.v <= 0 {
 			bad(d.key, "must be greater than zero, got %v", d.v)
 		}
+	}
+	if c.AuditRetention < 0 {
+		bad("auditRetention", "must be 0 (keep every entry) or positive, got %v", c.AuditRetention)
 	}
 	if c.WriteTimeout > 0 && c.API.JobTimeout > 0 && c.WriteTimeout <= c.API.JobTimeout {
 		bad("writeTimeout", "must be greater than 'api.jobTimeout' (%v), got %v", c.API.JobTimeout, c.WriteTimeout)
