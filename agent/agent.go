@@ -343,9 +343,11 @@ func (a *Agent) housekeeping(ctx context.Context) {
 }
 
 // sweep deletes what has expired: samples in memory, token state and
-// audit entries older than the retention in the store.
+// audit entries older than the retention in the store; and returns the
+// C heap's free pages to the system.
 func (a *Agent) sweep(ctx context.Context, now time.Time) {
 	a.api.Sweep()
+	face.ReleaseMemory()
 	n, err := a.db.SweepTokens(ctx)
 	switch {
 	case err != nil && ctx.Err() == nil:

@@ -87,3 +87,9 @@ func BenchmarkStages(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkReleaseMemory(b *testing.B) {
+	for b.Loop() {
+		ReleaseMemory()
+	}
+}
