@@ -143,7 +143,8 @@ crash: build
 	set -o pipefail; $(GO) test -count=1 -timeout 3h -v -run '^TestKill9DuringEnrollment$$' ./tests/crash \
 	  -args -bin $(CURDIR)/$(BIN) -classes $(CRASH_CLASSES) -kills $(CRASH_KILLS) | grep -E '^(crash:|--- |ok|FAIL)|seed|lost|check'
 
-# Enroll+verify flows at SOAK_RATE/s for SOAK_DURATION against a fresh agent;
+# Flows at SOAK_RATE/s for SOAK_DURATION against a fresh agent, alternating
+# enroll (token, 4 uploads, /enroll) and verify (token, 1 upload, /verify);
 # fails on any error or RSS growth over 10 % after the warm-up.
 soak: build
 	$(GO) run ./bench/load -bin $(CURDIR)/$(BIN) -rate $(SOAK_RATE) -duration $(SOAK_DURATION)
