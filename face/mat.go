@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/draw"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"gocv.io/x/gocv"
@@ -44,6 +45,9 @@ func isNetpbm(path string) bool {
 // MatFromImage converts a decoded image to a BGR Mat (the order OpenCV and
 // every model wrapper in this package expect). The caller closes the Mat.
 func MatFromImage(img image.Image) (gocv.Mat, error) {
+	if v := reflect.ValueOf(img); !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+		return gocv.NewMat(), errors.New("no image (nil)")
+	}
 	b := img.Bounds()
 	if b.Empty() {
 		return gocv.NewMat(), fmt.Errorf("empty image %v", b)
