@@ -29,15 +29,17 @@ func TestMatFromImage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, err := MatFromImage(tt.img)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
-			}
-			m.Close() // MatFromImage returns an empty Mat with its error
 			if err != nil {
+				m.Close() // the empty Mat that comes with the error
+				if !tt.wantErr {
+					t.Fatal(err)
+				}
 				return
 			}
-			m, _ = MatFromImage(tt.img)
 			defer m.Close()
+			if tt.wantErr {
+				t.Fatal("no error")
+			}
 			v := m.GetVecbAt(tt.y, tt.x)
 			if [3]uint8{v[0], v[1], v[2]} != tt.bgr {
 				t.Errorf("pixel (%d,%d) = %v, want BGR %v", tt.x, tt.y, v, tt.bgr)
