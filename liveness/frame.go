@@ -38,9 +38,9 @@ const (
 	frameCover   = 0.75 // fraction of the span with edge pixels on the line
 )
 
-// frameMinCos is the cosine of the largest angle between an edge pixel's
+// frameMinCos is cos 20°, the largest angle between an edge pixel's
 // gradient and the line's normal.
-var frameMinCos = math.Cos(20 * math.Pi / 180)
+const frameMinCos = 0.9396926207859084
 
 // edgeMap is a binary edge image (Canny's output) with the grey image it
 // came from, both row-major.
@@ -51,7 +51,7 @@ type edgeMap struct {
 }
 
 // along reports whether (x, y) is an edge pixel whose gradient is within
-// frameMaxTilt of the normal (nx, ny): texture (hair, clothes, foliage)
+// 20° of the normal (nx, ny): texture (hair, clothes, foliage)
 // has edge pixels on any line but in every direction.
 func (m *edgeMap) along(x, y int, nx, ny float64) bool {
 	if x < 1 || y < 1 || x >= m.w-1 || y >= m.h-1 || m.pix[y*m.w+x] == 0 {

@@ -133,3 +133,9 @@ func FuzzSidesAround(f *testing.F) {
 		}
 	})
 }
+
+func TestFrameMinCos(t *testing.T) {
+	if d := math.Abs(frameMinCos - math.Cos(20*math.Pi/180)); d > 1e-15 {
+		t.Errorf("frameMinCos is off cos 20° by %g", d)
+	}
+}
