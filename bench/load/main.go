@@ -275,9 +275,9 @@ func agentPID(ctx context.Context, dataDir string) int {
 	return st.PID
 }
 
-// summarize computes the RSS growth: the mean of the last three samples
-// of the load over the mean of three taken after the warm-up, so one GC
-// cycle does not decide the verdict.
+// summarize computes the RSS growth: the mean of the samples of the last
+// minute of the load over those of the first minute after the warm-up (at
+// least three each), so one GC cycle does not decide the verdict.
 func (r *result) summarize() {
 	// The window ends with the load: afterwards bench/flows deletes the
 	// classes it enrolled, which touches the store's pages but is no part
@@ -307,7 +307,13 @@ func (r *result) summarize() {
 	}
 	rss := func(s sample) float64 { return s.RSSMiB }
 	anon := func(s sample) float64 { return s.AnonMiB }
-	k := min(3, len(after)/2)
+	// A minute of samples on each side: one GC cycle or a burst of flows
+	// in flight moves RSS by ±2 % between two 10-second samples.
+	k := 3
+	if r.o.sample > 0 {
+		k = max(int(time.Minute/r.o.sample), k)
+	}
+	k = min(k, len(after)/2)
 	r.BaseRSS, r.EndRSS = mean(after[:k], rss), mean(after[len(after)-k:], rss)
 	r.BaseAnon, r.EndAnon = mean(after[:k], anon), mean(after[len(after)-k:], anon)
 	if r.BaseRSS > 0 {

@@ -43,13 +43,15 @@ func TestFlagBounds(t *testing.T) {
 }
 
 func TestGrowth(t *testing.T) {
-	r := result{o: options{warmup: 10 * time.Second, duration: 45 * time.Second, maxGrowth: 0.1}}
+	// Samples every 5 s: the windows are a minute, capped at half the
+	// 8 samples after the warm-up.
+	r := result{o: options{warmup: 10 * time.Second, duration: 45 * time.Second, sample: 5 * time.Second, maxGrowth: 0.1}}
 	// The last sample (t=50s) is the clean-up after the load: not counted.
 	for i, rss := range []float64{50, 100, 100, 100, 104, 106, 108, 110, 110, 110, 300} {
 		r.Samples = append(r.Samples, sample{At: float64(5 * i), RSSMiB: rss, FDs: 10 + i})
 	}
 	r.summarize()
-	if r.BaseRSS != (100+100+104)/3.0 || r.EndRSS != 110 || r.PeakFDs != 20 {
+	if r.BaseRSS != (100+100+104+106)/4.0 || r.EndRSS != (108+110+110+110)/4.0 || r.PeakFDs != 20 {
 		t.Errorf("%+v", r)
 	}
 	r.Flows.OK = 1
