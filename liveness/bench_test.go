@@ -35,11 +35,6 @@ func BenchmarkJob(b *testing.B) {
 	c := checker(b)
 	face.SetThreads(1)
 	mats := jobFrames(b, c.e)
-	defer func() {
-		for _, m := range mats {
-			m.Close()
-		}
-	}()
 	ctx := context.Background()
 	samples := make([]Sample, len(mats))
 	for b.Loop() {
@@ -60,11 +55,6 @@ func BenchmarkAnalyze(b *testing.B) {
 	c := checker(b)
 	face.SetThreads(1)
 	mats := jobFrames(b, c.e)
-	defer func() {
-		for _, m := range mats {
-			m.Close()
-		}
-	}()
 	ctx := context.Background()
 	for b.Loop() {
 		if _, err := c.Analyze(ctx, mats[0], TagAny); err != nil {
@@ -73,7 +63,8 @@ func BenchmarkAnalyze(b *testing.B) {
 	}
 }
 
-// jobFrames renders face.jpg's head at the challenge poses.
+// jobFrames renders face.jpg's head at the challenge poses; the Mats are
+// closed when the benchmark ends.
 func jobFrames(b *testing.B, e *face.Engine) []gocv.Mat {
 	b.Helper()
 	img, err := imgio.ReadFile(sampleImage(b, "face.jpg"), imgio.Limits{})
@@ -105,6 +96,11 @@ func jobFrames(b *testing.B, e *face.Engine) []gocv.Mat {
 		}
 		out = append(out, fm)
 	}
+	b.Cleanup(func() {
+		for _, m := range out {
+			m.Close()
+		}
+	})
 	return out
 }
 
@@ -114,11 +110,6 @@ func BenchmarkFrameSides(b *testing.B) {
 	c := checker(b)
 	face.SetThreads(1)
 	mats := jobFrames(b, c.e)
-	defer func() {
-		for _, m := range mats {
-			m.Close()
-		}
-	}()
 	s, err := c.Analyze(context.Background(), mats[0], TagAny)
 	if err != nil || !s.Usable() {
 		b.Fatalf("%v %q", err, s.Problem)
