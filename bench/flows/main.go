@@ -196,9 +196,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	before := readProc(o.pid)
+	before := agentproc.ReadProcStats(o.pid)
 	rep := g.run(ctx)
-	rep.AgentBefore, rep.AgentAfter = before, readProc(o.pid)
+	rep.AgentBefore, rep.AgentAfter = before, agentproc.ReadProcStats(o.pid)
 	rep.AgentPeakRSSMiB = rep.AgentAfter.PeakRSSMiB
 	rep.AgentPeakFDs = g.peakFDs
 	if rep.OK > 0 && rep.AgentAfter.CPUSeconds > 0 {
@@ -385,7 +385,7 @@ func (g *generator) watchProc(ctx context.Context) func() {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if p := readProc(g.o.pid); p.FDs > 0 {
+			if p := agentproc.ReadProcStats(g.o.pid); p.FDs > 0 {
 				g.mu.Lock()
 				g.peakFDs = max(g.peakFDs, p.FDs)
 				g.mu.Unlock()
@@ -489,62 +489,6 @@ func (g *generator) verifyFlow(ctx context.Context, class bws.BCID, i int, sched
 	return r
 }
 
-// procInfo is what /proc says about the agent.
-type procInfo struct {
-	RSSMiB     float64 `json:"rss_mib"`
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
-	FDs        int     `json:"fds"`
-	CPUSeconds float64 `json:"cpu_seconds"` // user + system since start
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux
-// everywhere in practice).
-const clockTicks = 100
-
-func readProc(pid int) procInfo {
-	var p procInfo
-	if pid <= 0 {
-		return p
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return p
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[0], 64)
-		switch k {
-		case "VmRSS":
-			p.RSSMiB = kb / 1024
-		case "VmHWM":
-			p.PeakRSSMiB = kb / 1024
-		}
-	}
-	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
-		p.FDs = len(fds)
-	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// Fields after the parenthesized command name; utime and stime are
-		// the 14th and 15th fields of the line.
-		if i := strings.LastIndexByte(string(b), ')'); i > 0 {
-			f := strings.Fields(string(b[i+1:]))
-			if len(f) > 12 {
-				ut, _ := strconv.ParseFloat(f[11], 64)
-				st, _ := strconv.ParseFloat(f[12], 64)
-				p.CPUSeconds = (ut + st) / clockTicks
-			}
-		}
-	}
-	return p
-}
-
 // latency is a distribution in milliseconds.
 type latency struct {
 	N   int     `json:"n"`
@@ -568,25 +512,25 @@ func dist(ds []time.Duration) latency {
 }
 
 type report struct {
-	Mix             string         `json:"mix"`
-	Flows           int            `json:"flows"`
-	OK              int            `json:"ok"`
-	Errors          int            `json:"errors"`
-	ErrorKinds      map[string]int `json:"error_kinds,omitempty"`
-	Seconds         float64        `json:"seconds"`
-	RateOffered     float64        `json:"rate_offered"` // 0: as fast as possible
-	Concurrency     int            `json:"concurrency"`
-	Throughput      float64        `json:"flows_per_second"`
-	Flow            latency        `json:"flow"` // enroll flows: token + 4 uploads + enroll
-	Token           latency        `json:"token"`
-	Uploads         latency        `json:"uploads"` // the 4 in parallel
-	EnrollAfterLast latency        `json:"enroll_after_last_upload"`
-	VerifyFlow      *latency       `json:"verify_flow,omitempty"`
-	Verify          *latency       `json:"verify,omitempty"`
-	AgentBefore     procInfo       `json:"agent_before"`
-	AgentAfter      procInfo       `json:"agent_after"`
-	AgentPeakRSSMiB float64        `json:"agent_peak_rss_mib"`
-	AgentPeakFDs    int            `json:"agent_peak_fds"`
+	Mix             string              `json:"mix"`
+	Flows           int                 `json:"flows"`
+	OK              int                 `json:"ok"`
+	Errors          int                 `json:"errors"`
+	ErrorKinds      map[string]int      `json:"error_kinds,omitempty"`
+	Seconds         float64             `json:"seconds"`
+	RateOffered     float64             `json:"rate_offered"` // 0: as fast as possible
+	Concurrency     int                 `json:"concurrency"`
+	Throughput      float64             `json:"flows_per_second"`
+	Flow            latency             `json:"flow"` // enroll flows: token + 4 uploads + enroll
+	Token           latency             `json:"token"`
+	Uploads         latency             `json:"uploads"` // the 4 in parallel
+	EnrollAfterLast latency             `json:"enroll_after_last_upload"`
+	VerifyFlow      *latency            `json:"verify_flow,omitempty"`
+	Verify          *latency            `json:"verify,omitempty"`
+	AgentBefore     agentproc.ProcStats `json:"agent_before"`
+	AgentAfter      agentproc.ProcStats `json:"agent_after"`
+	AgentPeakRSSMiB float64             `json:"agent_peak_rss_mib"`
+	AgentPeakFDs    int                 `json:"agent_peak_fds"`
 	// AgentCPUPerFlowMS is the agent's CPU time per completed flow: with
 	// N cores free, N×1000/AgentCPUPerFlowMS flows/s is the ceiling,
 	// whatever else the machine was doing during the run.

@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -100,13 +99,8 @@ func parseFlags(args []string) (options, error) {
 
 // sample is one reading of the agent's /proc.
 type sample struct {
-	At     float64 `json:"t_s"`
-	RSSMiB float64 `json:"rss_mib"`
-	// AnonMiB is the heap part of RSS (Go and C allocations); FileMiB the
-	// mapped files' (binary, libraries, the store's mmap).
-	AnonMiB float64 `json:"rss_anon_mib"`
-	FileMiB float64 `json:"rss_file_mib"`
-	FDs     int     `json:"fds"`
+	At float64 `json:"t_s"`
+	agentproc.ProcStats
 }
 
 // flowsReport is the part of bench/flows' JSON report used here.
@@ -226,7 +220,7 @@ func run(ctx context.Context, args []string, out io.Writer) (result, error) {
 	tick := time.NewTicker(o.sample)
 	defer tick.Stop()
 	take := func() {
-		s := readProc(pid)
+		s := sample{ProcStats: agentproc.ReadProcStats(pid)}
 		s.At = time.Since(start).Seconds()
 		res.Samples = append(res.Samples, s)
 		fmt.Fprintf(out, "  t=%6.0fs  RSS %7.1f MiB (anon %6.1f, file %6.1f)  FDs %4d\n", s.At, s.RSSMiB, s.AnonMiB, s.FileMiB, s.FDs)
@@ -340,28 +334,4 @@ func (r result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "agent RSS: %.0f MiB after the warm-up → %.0f MiB at the end (%+.1f %%; heap part %.0f → %.0f MiB); FDs %d → %d (peak %d)\n",
 		r.BaseRSS, r.EndRSS, 100*r.Growth, r.BaseAnon, r.EndAnon, r.StartFDs, r.EndFDs, r.PeakFDs)
-}
-
-// readProc reads the agent's RSS and open descriptors.
-func readProc(pid int) sample {
-	var s sample
-	if pid <= 0 {
-		return s
-	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			for key, dst := range map[string]*float64{"VmRSS:": &s.RSSMiB, "RssAnon:": &s.AnonMiB, "RssFile:": &s.FileMiB} {
-				if v, ok := strings.CutPrefix(line, key); ok {
-					if f := strings.Fields(v); len(f) > 0 {
-						kb, _ := strconv.ParseFloat(f[0], 64)
-						*dst = kb / 1024
-					}
-				}
-			}
-		}
-	}
-	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
-		s.FDs = len(fds)
-	}
-	return s
 }

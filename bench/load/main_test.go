@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bwsagent/bwsagent/internal/testenv"
+	"github.com/bwsagent/bwsagent/tests/agentproc"
 )
 
 // TestShortSoak is the CI pass of 'make soak': one minute of enroll and
@@ -48,7 +49,7 @@ func TestGrowth(t *testing.T) {
 	r := result{o: options{warmup: 10 * time.Second, duration: 45 * time.Second, sample: 5 * time.Second, maxGrowth: 0.1}}
 	// The last sample (t=50s) is the clean-up after the load: not counted.
 	for i, rss := range []float64{50, 100, 100, 100, 104, 106, 108, 110, 110, 110, 300} {
-		r.Samples = append(r.Samples, sample{At: float64(5 * i), RSSMiB: rss, FDs: 10 + i})
+		r.Samples = append(r.Samples, sample{At: float64(5 * i), ProcStats: agentproc.ProcStats{RSSMiB: rss, FDs: 10 + i}})
 	}
 	r.summarize()
 	if r.BaseRSS != (100+100+104+106)/4.0 || r.EndRSS != (108+110+110+110)/4.0 || r.PeakFDs != 20 {
