@@ -76,10 +76,10 @@ type Sample struct {
 	// presentation-attack score (probability of a live face, [0,1]).
 	Embedding face.Embedding
 	PAD       float64
-	// Moire is the strongest narrow-band periodic pattern in the face's
-	// centre (log10 of a spectral peak over its ring's median; see
-	// moireScore): a screen's pixel grid filmed again. 0 when the face is
-	// too close to the image border to measure.
+	// Moire is the strongest narrow-band periodic pattern shared by the
+	// face and its surroundings (log10 of a spectral peak over its ring's
+	// median; see moireScore): a screen's pixel grid filmed again. 0 when
+	// the face is too close to the image border to measure.
 	Moire float64
 	// Frame is the set of sides of the face at which a straight edge spans
 	// it (see frameSides): a screen's bezel or a print's border.
@@ -139,9 +139,7 @@ func (c *Checker) Analyze(ctx context.Context, img gocv.Mat, tag string) (Sample
 		if s.Patch, err = extractPatch(img, &s.Face.Landmarks); err != nil {
 			s.Problem = ProblemNoFace
 		}
-		if pix, n, err := moireCrop(img, &s.Face); err == nil {
-			s.Moire = moireScore(pix, n)
-		}
+		s.Moire = moireOf(img, &s.Face)
 		s.Frame = frameSides(img, &s.Face)
 	}
 	return s, nil

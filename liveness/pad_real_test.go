@@ -15,7 +15,7 @@ import (
 // part alone. Bounds, from the measurement when the thresholds were set:
 // NUAA live 0 of 60 below MinPAD (spoof 59 of 60 below), the laptop
 // replay ≥ 25 of 30 below, the iPhone head-pose photos 0 of 17 below, and
-// no live image's moiré score above MaxMoire (max 1.08).
+// no live image's moiré score above MaxMoire (max 0.81).
 func TestPADRealData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("analyses ~200 real images")

@@ -115,9 +115,7 @@ func sampleFrom(t testing.TB, img *image.RGBA, lm [68]geom.Point, tag string) Sa
 	if s.Patch, err = extractPatch(m, &s.Face.Landmarks); err != nil {
 		t.Fatal(err)
 	}
-	if pix, n, err := moireCrop(m, &s.Face); err == nil {
-		s.Moire = moireScore(pix, n)
-	}
+	s.Moire = moireOf(m, &s.Face)
 	return s
 }
 

@@ -75,7 +75,7 @@ func defaultLiveness() Liveness {
 		MaxScaleChange:         1.6,
 		MaxShift:               3,
 		MinPAD:                 0.5,
-		MaxMoire:               1.2,
+		MaxMoire:               0.95,
 		MaxFramed:              0.34,
 	}
 }
