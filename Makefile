@@ -54,13 +54,7 @@ unit:
 
 # Each fuzz target for FUZZTIME (CI: seconds; make fuzz FUZZTIME=5m for the long pass).
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
-	    echo "$$out" | grep '^fuzz: elapsed' | tail -1; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./face/
