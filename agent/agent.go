@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Agent, err er
 	if a.engine, err = face.New(face.Config{ModelsDir: cfg.ModelsDir, Workers: cfg.Workers, Observe: observeModel}); err != nil {
 		return nil, fmt.Errorf("face engine: %w (fetch the models with 'bwsagent models fetch --models-dir %s')", err, cfg.ModelsDir)
 	}
-	if a.live, err = liveness.New(a.engine, LivenessConfig(cfg)); err != nil {
+	if a.live, err = liveness.New(a.engine, cfg.Liveness); err != nil {
 		return nil, fmt.Errorf("liveness: %w", err)
 	}
 
@@ -431,14 +431,6 @@ func APIConfig(cfg config.Config, publicURL, version string) api.Config {
 		Version:              version,
 		Label:                c.Label,
 	}
-}
-
-// LivenessConfig converts the configuration's liveness section to the
-// liveness checker's Config. config.Liveness mirrors liveness.Config field
-// for field, so this is a type conversion: a field added to one and not the
-// other stops it compiling.
-func LivenessConfig(cfg config.Config) liveness.Config {
-	return liveness.Config(cfg.Liveness)
 }
 
 // IssueToken issues a BWS token as /token would, for in-process clients

@@ -9,8 +9,9 @@
 // stays equal to the defaults on every machine.
 //
 // The package is pure Go: it does not import the face engine, the liveness
-// checker or the API server, whose options it mirrors (the agent converts
-// them).
+// checker or the API server. It mirrors the API server's options (the
+// agent converts them) and shares the liveness thresholds through the
+// pure-Go package liveness/policy.
 package config
 
 import (
@@ -27,6 +28,7 @@ import (
 	"github.com/bwsagent/bwsagent/agent/bws"
 	"github.com/bwsagent/bwsagent/agent/outbox"
 	"github.com/bwsagent/bwsagent/face/models"
+	"github.com/bwsagent/bwsagent/liveness/policy"
 	"github.com/bwsagent/bwsagent/store"
 )
 
@@ -84,10 +86,10 @@ type Config struct {
 	// API configures the BWS routes.
 	API API `yaml:"api"`
 	// Liveness holds the decision thresholds of the liveness checker
-	// (liveness.Config, mirrored in liveness.go). The defaults come from
-	// the evaluation, see liveness/README.md; 'bwsagent eval liveness'
-	// measures the effect of a change.
-	Liveness Liveness `yaml:"liveness"`
+	// (package liveness/policy, pure Go like this package). The defaults
+	// come from the evaluation, see liveness/README.md; 'bwsagent eval
+	// liveness' measures the effect of a change.
+	Liveness policy.Thresholds `yaml:"liveness"`
 	// Sync sends enrollments and deletions to a central BWS (sync.go).
 	Sync outbox.Config `yaml:"sync"`
 }
@@ -183,7 +185,7 @@ func Default() Config {
 			MaxAuthLockout:       time.Hour,
 			Label:                "bwsagent",
 		},
-		Liveness: defaultLiveness(),
+		Liveness: policy.Default(),
 		Sync:     outbox.DefaultConfig(),
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/bwsagent/bwsagent/liveness/policy"
 )
 
 func envMap(m map[string]string) Env {
@@ -416,5 +418,23 @@ func TestBaseURL(t *testing.T) {
 	c.API.PublicURL = "https://kiosk.example/"
 	if got := c.BaseURL("127.0.0.1:1"); got != "https://kiosk.example" {
 		t.Errorf("publicURL: %s", got)
+	}
+}
+
+// Every liveness threshold out of range is reported under its key.
+func TestLivenessErrorsNameTheKey(t *testing.T) {
+	typ := reflect.TypeFor[policy.Thresholds]()
+	for i := range typ.NumField() {
+		key := "'liveness." + typ.Field(i).Tag.Get("yaml") + "'"
+		c := Default()
+		reflect.ValueOf(&c.Liveness).Elem().Field(i).SetFloat(math.Inf(-1))
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s = -Inf: Validate() = %v, want an error naming %s", typ.Field(i).Name, err, key)
+		}
+	}
+	c := Default()
+	c.Liveness.MinChallengeDeg, c.Liveness.MaxStepDeg = 30, 20
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "'liveness.minChallengeDeg' must not exceed 'liveness.maxStepDeg' (20), got 30") {
+		t.Errorf("Validate() = %v", err)
 	}
 }

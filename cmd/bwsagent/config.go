@@ -30,12 +30,8 @@ as 'serve' does. See configs/bwsagent.yaml for every option.`)
 	if err != nil {
 		return err
 	}
-	// The API server and the liveness checker check their own options too
-	// (same rules, Go names).
+	// The API server checks its own options too (same rules, Go names).
 	if err := agent.APIConfig(cfg, cfg.BaseURL(cfg.Listen), Version).Validate(); err != nil {
-		return fmt.Errorf("%s: %w", fs.Arg(0), err)
-	}
-	if err := agent.LivenessConfig(cfg).Validate(); err != nil {
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}
 	if *printCfg {
