@@ -161,7 +161,7 @@ func decide(cfg *Config, samples []Sample, challenge bool) Decision {
 			d.Scores[p+key] = v
 		}
 		if impossible == "" {
-			impossible = implausibleStep(cfg, k, &g)
+			impossible = implausibleStep(cfg, k, &g, mag)
 		}
 	}
 	for i, s := range use {
@@ -254,12 +254,16 @@ func stepEvidence(cfg *Config, g *stepGeometry, f *flowGeometry) float64 {
 }
 
 // implausibleStep says why step k cannot be a live head's motion, or "".
-func implausibleStep(cfg *Config, k int, g *stepGeometry) string {
+// turn is the step's rotation as turnOf measures it: the PnP pose change
+// alone swings by 30–60° on a small face (60–80 px: a landmark pixel is
+// several degrees), where the tracked parallax it is averaged with stays
+// right.
+func implausibleStep(cfg *Config, k int, g *stepGeometry, turn float64) string {
 	switch {
 	case !g.OK:
 		return fmt.Sprintf("step %d: landmarks degenerate", k)
-	case g.PoseMag > cfg.MaxStepDeg:
-		return fmt.Sprintf("step %d: head turned %.0f° between samples (limit %.0f°)", k, g.PoseMag, cfg.MaxStepDeg)
+	case turn > cfg.MaxStepDeg:
+		return fmt.Sprintf("step %d: head turned %.0f° between samples (limit %.0f°)", k, turn, cfg.MaxStepDeg)
 	case g.Scale > cfg.MaxScaleChange || g.Scale < 1/cfg.MaxScaleChange:
 		return fmt.Sprintf("step %d: face size changed ×%.2f", k, g.Scale)
 	case g.Shift > cfg.MaxShift:

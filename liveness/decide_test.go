@@ -104,6 +104,16 @@ func TestDecide(t *testing.T) {
 			return live(t, anyTags[:1], geom.Pose{})
 		}, false, false, CodeNotEnoughSamples, false},
 		{"no samples", func(t *testing.T) []Sample { return nil }, true, false, CodeNotEnoughSamples, false},
+		{"a small face's PnP pose overshoots a real 12° turn to 48°", func(t *testing.T) []Sample {
+			s := live(t, anyTags, followPoses...)
+			s[1].Face.Pose.Yaw = s[0].Face.Pose.Yaw - 48 // the tracked parallax still says ~12°
+			return s
+		}, false, true, "", false},
+		{"PnP pose and parallax together turn too far", func(t *testing.T) []Sample {
+			s := live(t, anyTags, followPoses...)
+			s[0].Face.Pose.Yaw, s[1].Face.Pose.Yaw = 40, -45 // (85° + ~12°) / 2 > MaxStepDeg; |yaw| < MaxYaw
+			return s
+		}, false, false, CodeLiveDetectionFailed, false},
 		{"face jumps across the image", func(t *testing.T) []Sample {
 			s := live(t, anyTags, followPoses...)
 			for i := range s[2].Face.Landmarks {
