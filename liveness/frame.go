@@ -15,16 +15,23 @@ import (
 // the shoulders continue to the image border, and a door or a window frame
 // behind the person is cut by the body. frameSides finds straight edges on
 // each side of the face that span it (above and below: across its width;
-// left and right: along its height). Decide counts samples with an edge
-// below the face and at least two more sides (see framed).
+// left and right: along its height, and whether they run on down to the
+// image's lower border). Decide counts framed samples (see framed).
 
-// Sides of the face where frameSides found an edge.
+// Sides of the face where frameSides found an edge; sideLeftDown and
+// sideRightDown mark a side edge that also runs on unbroken from the face
+// to the image's lower border.
 const (
 	sideTop uint8 = 1 << iota
 	sideBottom
 	sideLeft
 	sideRight
+	sideLeftDown
+	sideRightDown
 )
+
+// sidesAll is every bit frameSides may set.
+const sidesAll = sideTop | sideBottom | sideLeft | sideRight | sideLeftDown | sideRightDown
 
 // Geometry of the search; distances in face-box widths (fw).
 const (
@@ -36,6 +43,10 @@ const (
 	frameMaxFar  = 4.0  // edges farther from the face box belong to the room
 	frameSpan    = 0.6  // an edge spans the face centre ± this
 	frameCover   = 0.75 // fraction of the span with edge pixels on the line
+	// A side edge "runs on to the lower border" when it covers this much of
+	// the way down from the face's centre: a person's shoulders in front of
+	// a door frame cut its jambs (the drawn door in TestFrameSides: 79 %).
+	frameCoverDown = 0.9
 )
 
 // frameMinCos is cos 20°, the largest angle between an edge pixel's
@@ -138,8 +149,12 @@ func sidesAround(em *edgeMap, lines [][2]float64, box [4]float64) uint8 {
 			case x > box[2]+frameBeside*fw && x < box[2]+frameMaxFar*fw:
 				side = sideRight
 			}
-			if side != 0 && sides&side == 0 && coverage(em, cy-frameSpan*fw, cy+frameSpan*fw, func(u float64) float64 { return (rho - u*sin) / cos }, cos, sin, false) >= frameCover {
+			along := func(u float64) float64 { return (rho - u*sin) / cos }
+			if side != 0 && sides&side == 0 && coverage(em, cy-frameSpan*fw, cy+frameSpan*fw, along, cos, sin, false) >= frameCover {
 				sides |= side
+			}
+			if side != 0 && sides&side != 0 && coverage(em, cy, float64(em.h-1), along, cos, sin, false) >= frameCoverDown {
+				sides |= side << 2 // sideLeftDown, sideRightDown
 			}
 		}
 	}
@@ -183,11 +198,15 @@ func coverage(em *edgeMap, lo, hi float64, along func(u float64) float64, nx, ny
 
 // framed reports whether the sides found make a frame: an edge below the
 // face (across the neck, where a live person's body continues) and at
-// least two more.
+// least two more; or, with the lower edge out of view, an edge above and
+// edges left and right that run on unbroken to the image's lower border —
+// beside a live person's shoulders, not cut by them as a door frame's
+// jambs behind the person are.
 func framed(sides uint8) bool {
 	n := 0
-	for s := sides; s != 0; s &= s - 1 {
+	for s := sides & (sideTop | sideBottom | sideLeft | sideRight); s != 0; s &= s - 1 {
 		n++
 	}
-	return sides&sideBottom != 0 && n >= 3
+	return sides&sideBottom != 0 && n >= 3 ||
+		sides&(sideTop|sideLeftDown|sideRightDown) == sideTop|sideLeftDown|sideRightDown
 }

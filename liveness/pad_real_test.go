@@ -15,7 +15,8 @@ import (
 // part alone. Bounds, from the measurement when the thresholds were set:
 // NUAA live 0 of 60 below MinPAD (spoof 59 of 60 below), the laptop
 // replay ≥ 25 of 30 below, the iPhone head-pose photos 0 of 17 below, and
-// no live image's moiré score above MaxMoire (max 0.81).
+// no live image's moiré score above MaxMoire (max 0.81), and no live image
+// framed.
 func TestPADRealData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("analyses ~200 real images")
@@ -39,7 +40,7 @@ func TestPADRealData(t *testing.T) {
 				label = "."
 			}
 			var scores, moires []float64
-			noFace := 0
+			noFace, nFramed := 0, 0
 			_ = filepath.WalkDir(filepath.Join(root, set, label), func(p string, d os.DirEntry, err error) error {
 				if err != nil || d.IsDir() {
 					return err
@@ -60,6 +61,9 @@ func TestPADRealData(t *testing.T) {
 				}
 				scores = append(scores, s.PAD)
 				moires = append(moires, s.Moire)
+				if framed(s.Frame) {
+					nFramed++
+				}
 				return nil
 			})
 			if len(scores) == 0 {
@@ -79,9 +83,12 @@ func TestPADRealData(t *testing.T) {
 			if label != "spoof" && moires[len(moires)-1] > c.cfg.MaxMoire {
 				t.Errorf("%s/%s: a live image's moiré score %.2f exceeds MaxMoire %.2f", set, label, moires[len(moires)-1], c.cfg.MaxMoire)
 			}
-			t.Logf("%-24s %-5s n=%3d (no face %d) PAD min %.3f p10 %.3f median %.3f max %.3f; below MinPAD %.2f: %d; moiré median %.2f max %.2f",
+			if label != "spoof" && nFramed > 0 {
+				t.Errorf("%s/%s: %d live images show a frame around the face", set, label, nFramed)
+			}
+			t.Logf("%-24s %-5s n=%3d (no face %d) PAD min %.3f p10 %.3f median %.3f max %.3f; below MinPAD %.2f: %d; moiré median %.2f max %.2f; framed %d",
 				set, label, len(scores), noFace, scores[0], scores[len(scores)/10], scores[len(scores)/2], scores[len(scores)-1], c.cfg.MinPAD, below,
-				moires[len(moires)/2], moires[len(moires)-1])
+				moires[len(moires)/2], moires[len(moires)-1], nFramed)
 		}
 	}
 }

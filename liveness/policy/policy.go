@@ -63,9 +63,8 @@ type Thresholds struct {
 	// job's samples; 0 disables the check.
 	MaxMoire float64 `json:"max_moire" yaml:"maxMoire"`
 	// MaxFramed is the largest share of the job's samples that may show a
-	// frame around the face (liveness.Sample.Frame: straight edges below the face
-	// and on two more sides — a screen's bezel, a print's border); 1
-	// disables the check.
+	// frame around the face (liveness.Sample.Frame, liveness.framed: a
+	// screen's bezel, a print's border); 1 disables the check.
 	MaxFramed float64 `json:"max_framed" yaml:"maxFramed"`
 }
 
@@ -94,14 +93,14 @@ type Thresholds struct {
 //     generated replays scored above 0.95. 0.95 keeps a 1.4× margin over
 //     the highest live image; replays accepted on that set: 7 → 4 of 75.
 //   - MaxFramed 0.34: fail when more than a third of the samples show a
-//     frame (straight edges below the face and on two more sides). On the
-//     seed-1 set (606 jobs) no bona fide job had more than one framed
-//     sample in four (3 of 145 had one; real head-motion videos, NUAA live
-//     frames and iPhone photos none), while the frame was found in most
-//     jobs of every held-up attack: screens 50 of 75 (replays accepted:
-//     15 → 7 of 75), prints 54 of 62, tilted prints 113 of 124.
-//     A screen filling the view or with its lower edge out of view shows
-//     no frame.
+//     frame (straight edges below the face and on two more sides, or
+//     above and on both sides running down to the image's lower border).
+//     On the seed-1 set (606 jobs) no bona fide job had more than one
+//     framed sample in four (3 of 145 had one; real head-motion videos,
+//     NUAA live frames, iPhone and Silent-Face photos none), while the
+//     frame was found in most jobs of every held-up attack: screens 52 of
+//     75, prints 54 of 62, tilted prints 113 of 124. A screen filling the
+//     view shows no frame.
 //   - MinChallengeDeg 4°: below BioID's "about 5°", because the turn is
 //     measured by two noisy estimators (see liveness.turnOf).
 //   - MinSimilarity 0.27 (face.ThresholdFMR1): same-person pairs across
