@@ -31,8 +31,9 @@ type Decision struct {
 // The job is live when every usable sample shows the same person, no step
 // between consecutive samples is physically implausible, at least one
 // step shows 3-D head rotation (parallax that no flat or bent surface
-// produces), and the mean passive PAD score passes. With a challenge,
-// every tagged sample must also have turned in its direction. The codes:
+// produces), and the passive cues pass (mean PAD, moiré, frame). With a
+// challenge, every tagged sample must also have turned in its direction.
+// The codes:
 // fewer than two usable samples → NotEnoughSamples; liveness failed →
 // LiveDetectionFailed; live but the challenge not followed →
 // ChallengeResponseFailed.
@@ -47,8 +48,8 @@ type Decision struct {
 // "stepk.parallax_z", "stepk.flow_points", "stepk.flow_parallax_deg",
 // "stepk.flow_parallax_angle", "stepk.flow_parallax_z",
 // "stepk.flow_median", "stepk.scale", "stepk.shift", "stepk.evidence",
-// "stepk.turn_angle", "stepk.turn_deg" (the turn the challenge is checked
-// against, see turnOf).
+// "stepk.turn_angle", "stepk.turn_deg" (the turn the challenge and the
+// step limit are checked against, see turnOf).
 func (c *Checker) Decide(samples []Sample, challenge bool) Decision {
 	return decide(&c.cfg, samples, challenge)
 }

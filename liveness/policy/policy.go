@@ -40,13 +40,15 @@ type Thresholds struct {
 	// head turns where its parallax says.
 	MaxDirectionError float64 `json:"max_direction_error" yaml:"maxDirectionError"`
 
-	// MinChallengeDeg is the least head rotation (degrees, from the PnP
-	// pose change) a challenge step needs in its tagged direction. BioID:
-	// about 5° is enough.
+	// MinChallengeDeg is the least head rotation (degrees; the PnP pose
+	// change averaged with the tracked parallax, see liveness.turnOf) a
+	// challenge step needs in its tagged direction. BioID: about 5° is
+	// enough.
 	MinChallengeDeg float64 `json:"min_challenge_deg" yaml:"minChallengeDeg"`
 	// MaxStepDeg is the largest head rotation between consecutive samples
-	// and MaxYaw, MaxPitch the largest absolute pose: beyond them an eye
-	// is hidden and the landmarks are guesses ("too much movement").
+	// (measured as for MinChallengeDeg) and MaxYaw, MaxPitch the largest
+	// absolute pose: beyond them an eye is hidden and the landmarks are
+	// guesses ("too much movement").
 	MaxStepDeg float64 `json:"max_step_deg" yaml:"maxStepDeg"`
 	MaxYaw     float64 `json:"max_yaw" yaml:"maxYaw"`
 	MaxPitch   float64 `json:"max_pitch" yaml:"maxPitch"`
@@ -59,8 +61,8 @@ type Thresholds struct {
 	// MinPAD is the lowest mean passive PAD score (probability of a live
 	// face) over the job's samples.
 	MinPAD float64 `json:"min_pad" yaml:"minPad"`
-	// MaxMoire is the highest median moiré score (liveness.Sample.Moire) over the
-	// job's samples; 0 disables the check.
+	// MaxMoire is the highest median moiré score (liveness.Sample.Moire)
+	// over the job's samples; 0 disables the check.
 	MaxMoire float64 `json:"max_moire" yaml:"maxMoire"`
 	// MaxFramed is the largest share of the job's samples that may show a
 	// frame around the face (liveness.Sample.Frame, liveness.framed: a
