@@ -260,17 +260,12 @@ func moireScore(g greyImage, cx, cy, faceW float64) float64 {
 		return 0
 	}
 	face := spectrumOf(facePix, n)
-	rings := face.rings()
+	med := medians(face.rings())
 	fu, fv := int(math.Round(float64(u*n)/moireTile)), int(math.Round(float64(v*n)/moireTile))
 	best := 0.0
 	for dv := -1; dv <= 1; dv++ {
 		for du := -1; du <= 1; du++ {
-			xs := rings[ring(fu+du, fv+dv)]
-			if len(xs) == 0 {
-				continue
-			}
-			slices.Sort(xs)
-			if m := xs[len(xs)/2]; m > 0 {
+			if m := med[ring(fu+du, fv+dv)]; m > 0 {
 				best = math.Max(best, face.at(fu+du, fv+dv)/m)
 			}
 		}
