@@ -1,7 +1,6 @@
 package geom
 
 import (
-	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -52,27 +51,9 @@ func checkDelaunay(t *testing.T, name string, pts []Point, tris [][3]int, wantUs
 	}
 }
 
-// hullArea is the area of the convex hull (monotone chain).
+// hullArea is the area of the convex hull.
 func hullArea(pts []Point) float64 {
-	p := slices.Clone(pts)
-	slices.SortFunc(p, func(a, b Point) int {
-		if a.X != b.X {
-			return cmp.Compare(a.X, b.X)
-		}
-		return cmp.Compare(a.Y, b.Y)
-	})
-	var h []Point
-	for pass := 0; pass < 2; pass++ {
-		start := len(h)
-		for _, q := range p {
-			for len(h) >= start+2 && orient(h[len(h)-2], h[len(h)-1], q) <= 0 {
-				h = h[:len(h)-1]
-			}
-			h = append(h, q)
-		}
-		h = h[:len(h)-1]
-		slices.Reverse(p)
-	}
+	h := ConvexHull(pts)
 	var a float64
 	for i := range h {
 		j := (i + 1) % len(h)

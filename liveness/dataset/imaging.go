@@ -161,27 +161,6 @@ func camera(img *image.RGBA, gain, gamma float64, blur int) *image.RGBA {
 	return out
 }
 
-// fadeInto blends src over dst inside rect (x0, y0, x1, y1; frame pixels),
-// fully opaque from fadeFrac of the rectangle's smaller side inside its
-// edges, fading to nothing at them.
-func fadeInto(dst, src *image.RGBA, rect [4]float64) {
-	ramp := fadeFrac * math.Min(rect[2]-rect[0], rect[3]-rect[1])
-	for y := max(0, int(rect[1])); y < min(FrameH, int(math.Ceil(rect[3]))); y++ {
-		for x := max(0, int(rect[0])); x < min(FrameW, int(math.Ceil(rect[2]))); x++ {
-			d := math.Min(math.Min(float64(x)-rect[0], rect[2]-float64(x)), math.Min(float64(y)-rect[1], rect[3]-float64(y)))
-			t := math.Min(math.Max(d/ramp, 0), 1)
-			a := t * t * (3 - 2*t) // smoothstep
-			i := dst.PixOffset(x, y)
-			for k := 0; k < 3; k++ {
-				dst.Pix[i+k] = clamp8((1-a)*float64(dst.Pix[i+k]) + a*float64(src.Pix[i+k]))
-			}
-		}
-	}
-}
-
-// fadeFrac is fadeInto's ramp as a fraction of the faded rectangle.
-const fadeFrac = 0.15
-
 // flatten composites img over a background and makes it opaque.
 func flatten(bg *image.RGBA, layers ...*image.RGBA) *image.RGBA {
 	out := newFrame()

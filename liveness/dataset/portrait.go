@@ -128,8 +128,9 @@ func cutPortrait(ctx context.Context, e *face.Engine, img image.Image, f face.Fa
 	if math.Abs(f.Pose.Yaw) > maxPortraitYaw+4 || math.Abs(f.Pose.Pitch) > maxPortraitPitch+4 {
 		return Portrait{}, false, nil
 	}
+	content := contentMask(img)
 	for width := portraitWidth; width >= minPortraitWidth-1e-9; width -= 0.7 {
-		p, ok, err := cutPortraitAt(ctx, e, img, f, width)
+		p, ok, err := cutPortraitAt(ctx, e, img, content, f, width)
 		if err != nil || ok {
 			return p, ok, err
 		}
@@ -141,8 +142,9 @@ func cutPortrait(ctx context.Context, e *face.Engine, img image.Image, f face.Fa
 // least as large as the frame is not cut wider than itself (a webcam-like
 // photo keeps its own framing, unless that leaves less than
 // minPortraitWidth); a small one (LFW's 250 px) is not upscaled further
-// and a blurred copy fills around it.
-func cutPortraitAt(ctx context.Context, e *face.Engine, img image.Image, f face.Face, width float64) (Portrait, bool, error) {
+// and its content is extended around it. content marks img's own pixels
+// (contentMask).
+func cutPortraitAt(ctx context.Context, e *face.Engine, img image.Image, content *image.Alpha, f face.Face, width float64) (Portrait, bool, error) {
 	cx, cy := f.Box.Center()
 	b := img.Bounds()
 	wpx := width * f.Box.W
@@ -153,16 +155,15 @@ func cutPortraitAt(ctx context.Context, e *face.Engine, img image.Image, f face.
 	s := FrameW / wpx
 	// Face centre a little above the frame centre, as webcams frame people.
 	m := f64.Aff3{s, 0, FrameW/2 - s*cx, 0, s, FrameH*0.47 - s*cy}
-	// Where the cut reaches past the photo, a stretched, blurred copy of
-	// the photo fills in, so no black border frames the face; the photo
-	// fades into it, so no straight edge frames it either (a live capture
-	// has none: the liveness checker takes one for a screen's bezel).
-	bg := newFrame()
-	xdraw.ApproxBiLinear.Scale(bg, bg.Bounds(), img, b, xdraw.Src, nil)
-	bg = boxBlur(boxBlur(bg, 8), 8)
+	// Where the cut reaches past the photo (or into its alignment
+	// padding), the photo's own colours continue smoothly: no second face,
+	// no edge (see extendPhoto).
+	toFrame := f64.Aff3{m[0], 0, m[2] - float64(b.Min.X)*s, 0, m[4], m[5] - float64(b.Min.Y)*s}
 	sharp := newFrame()
-	xdraw.BiLinear.Transform(sharp, f64.Aff3{m[0], 0, m[2] - float64(b.Min.X)*s, 0, m[4], m[5] - float64(b.Min.Y)*s}, img, b, xdraw.Src, nil)
-	fadeInto(bg, sharp, [4]float64{m[2], m[5], m[2] + s*float64(b.Dx()), m[5] + s*float64(b.Dy())})
+	xdraw.BiLinear.Transform(sharp, toFrame, img, b, xdraw.Src, nil)
+	valid := image.NewAlpha(sharp.Bounds())
+	xdraw.NearestNeighbor.Transform(valid, toFrame, content, b, xdraw.Src, nil)
+	bg := extendPhoto(sharp, valid)
 	m2, err := face.MatFromImage(bg)
 	if err != nil {
 		return Portrait{}, false, err
