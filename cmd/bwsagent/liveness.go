@@ -35,7 +35,7 @@ Progress goes to stderr.`)
 	plot := fs.String("plot", "det-liveness.png", "write the DET plot here (empty: no plot; JSON mode writes one only when set explicitly)")
 	dump := fs.String("dump", "", "write every case's decision and scores as JSON lines to this file")
 	configFile := fs.String("config", "", "JSON file overriding liveness thresholds (keys as in liveness.Config's json tags)")
-	samplesFile := fs.String("samples", "", "cache of analysed samples (gob, holds templates: evaluation data only): reused if it exists, written otherwise")
+	samplesFile := fs.String("samples", "", "cache of analysed samples (gob, holds templates: evaluation data only): reused if it exists and the set is unchanged, written otherwise")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -68,9 +68,19 @@ Progress goes to stderr.`)
 	}
 	var results []evaluate.CaseResult
 	if *samplesFile != "" {
-		if results, err = evaluate.LoadSamples(*samplesFile); err == nil {
+		switch results, err = evaluate.LoadSamples(*samplesFile); {
+		case err == nil:
+			why, err := evaluate.Stale(fs.Arg(0), results)
+			if err != nil {
+				return err
+			}
+			if why != "" {
+				fmt.Fprintf(m.Stderr, "samples cache %s is stale (%s): analysing again\n", *samplesFile, why)
+				results = nil
+				break
+			}
 			evaluate.Rejudge(c, results)
-		} else if !errors.Is(err, os.ErrNotExist) {
+		case !errors.Is(err, os.ErrNotExist):
 			return err
 		}
 	}

@@ -12,6 +12,8 @@
 package dataset
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -233,4 +235,25 @@ func writeJPEG(path string, img image.Image, quality int) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return fh.Close()
+}
+
+// Fingerprint identifies the case's files as they are now: meta.json's
+// content and each image's name, size and modification time. A cache of
+// analysed samples is valid only for the same fingerprint (a set generated
+// again into the same folder keeps its case names).
+func (c *Case) Fingerprint() (string, error) {
+	h := sha256.New()
+	meta, err := os.ReadFile(filepath.Join(c.Dir, "meta.json"))
+	if err != nil {
+		return "", err
+	}
+	h.Write(meta)
+	for _, p := range c.Images {
+		st, err := os.Stat(p)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "\x00%s\x00%d\x00%d", filepath.Base(p), st.Size(), st.ModTime().UnixNano())
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

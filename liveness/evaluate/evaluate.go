@@ -40,6 +40,9 @@ type CaseResult struct {
 	Challenge bool
 	Samples   []liveness.Sample
 	Decision  liveness.Decision
+	// Fingerprint is the case's files' (dataset.Case.Fingerprint) when
+	// analysed: a saved result is stale when they changed.
+	Fingerprint string
 }
 
 // Run analyses every case of dir with the checker and decides on it.
@@ -116,6 +119,11 @@ func verdict(r *CaseResult) string {
 // as a BWS job whose upload was refused.
 func runCase(ctx context.Context, c *liveness.Checker, cs *dataset.Case) (CaseResult, error) {
 	r := CaseResult{Name: cs.Name, BonaFide: cs.BonaFide(), Challenge: cs.Challenge()}
+	fp, err := cs.Fingerprint()
+	if err != nil {
+		return r, err
+	}
+	r.Fingerprint = fp
 	if !r.BonaFide {
 		r.Attack = cs.AttackType()
 	}
@@ -319,6 +327,37 @@ func SaveSamples(path string, results []CaseResult) error {
 		return fmt.Errorf("save samples: %w", err)
 	}
 	return fh.Close()
+}
+
+// Stale says why results (from LoadSamples) no longer describe the set in
+// dir — a case added, removed or whose files changed — or "" when they
+// still do.
+func Stale(dir string, results []CaseResult) (string, error) {
+	cases, err := dataset.ReadCases(dir)
+	if err != nil {
+		return "", err
+	}
+	saved := make(map[string]string, len(results))
+	for _, r := range results {
+		saved[r.Name] = r.Fingerprint
+	}
+	if len(cases) != len(results) {
+		return fmt.Sprintf("%d cases analysed, %d in %s", len(results), len(cases), dir), nil
+	}
+	for i := range cases {
+		fp, ok := saved[cases[i].Name]
+		if !ok {
+			return fmt.Sprintf("case %s was not analysed", cases[i].Name), nil
+		}
+		now, err := cases[i].Fingerprint()
+		if err != nil {
+			return "", err
+		}
+		if fp != now {
+			return fmt.Sprintf("case %s changed since it was analysed", cases[i].Name), nil
+		}
+	}
+	return "", nil
 }
 
 // LoadSamples reads a file written by SaveSamples.

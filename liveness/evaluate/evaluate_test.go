@@ -84,3 +84,68 @@ func TestReadCases(t *testing.T) {
 		t.Error("unknown label accepted")
 	}
 }
+
+// TestStale: a samples cache matches its set until a case is added,
+// removed, or one of its files changes (a set generated again into the
+// same folder keeps its names).
+func TestStale(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, dir string)
+		stale  bool
+	}{
+		{"unchanged", func(*testing.T, string) {}, false},
+		{"image rewritten", func(t *testing.T, dir string) { write(t, filepath.Join(dir, "a", "0001.jpg"), "other bytes") }, true},
+		{"meta changed", func(t *testing.T, dir string) {
+			write(t, filepath.Join(dir, "b", "meta.json"), `{"label":"attack","attack":"print","tags":["left"]}`)
+		}, true},
+		{"case added", func(t *testing.T, dir string) {
+			write(t, filepath.Join(dir, "c", "meta.json"), `{"label":"bona-fide"}`)
+			write(t, filepath.Join(dir, "c", "0001.jpg"), "x")
+		}, true},
+		{"case removed", func(t *testing.T, dir string) {
+			if err := os.RemoveAll(filepath.Join(dir, "b")); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "a", "meta.json"), `{"label":"bona-fide","tags":["any"]}`)
+			write(t, filepath.Join(dir, "a", "0001.jpg"), "jpeg")
+			write(t, filepath.Join(dir, "b", "meta.json"), `{"label":"attack","attack":"print","tags":["any"]}`)
+			write(t, filepath.Join(dir, "b", "0001.jpg"), "jpeg")
+			cases, err := dataset.ReadCases(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var results []CaseResult
+			for i := range cases {
+				fp, err := cases[i].Fingerprint()
+				if err != nil {
+					t.Fatal(err)
+				}
+				results = append(results, CaseResult{Name: cases[i].Name, Fingerprint: fp})
+			}
+			tt.change(t, dir)
+			why, err := Stale(dir, results)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (why != "") != tt.stale {
+				t.Errorf("Stale = %q, want stale %v", why, tt.stale)
+			}
+		})
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
