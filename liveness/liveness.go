@@ -66,8 +66,9 @@ type Sample struct {
 	// Width and Height are the image's size in pixels.
 	Width, Height int
 	// Faces is the number of faces that count: the primary face and every
-	// other face at least Config.SecondFaceRatio of its size (small faces
-	// far in the background do not make a sample ambiguous).
+	// other face at least Config.SecondFaceRatio of its size and scored at
+	// least Config.SecondFaceScore by the detector (small faces far in the
+	// background and unsure detections do not make a sample ambiguous).
 	Faces int
 	// Face is the primary face (nearest the image centre); zero when
 	// Faces == 0.
@@ -133,7 +134,7 @@ func (c *Checker) Analyze(ctx context.Context, img gocv.Mat, tag string) (Sample
 		return s, nil
 	}
 	s.Face = primary
-	s.Faces = countFaces(fs.Faces, fs.Primary, c.cfg.SecondFaceRatio)
+	s.Faces = countFaces(fs.Faces, fs.Primary, c.cfg.SecondFaceRatio, c.cfg.SecondFaceScore)
 	s.Problem = c.problem(&s)
 	if s.Problem == "" {
 		if s.Patch, err = extractPatch(img, &s.Face.Landmarks); err != nil {
@@ -146,11 +147,11 @@ func (c *Checker) Analyze(ctx context.Context, img gocv.Mat, tag string) (Sample
 }
 
 // countFaces counts the primary face and the faces at least ratio of its
-// size.
-func countFaces(fs []face.Face, primary int, ratio float64) int {
+// size that the detector scores at least minScore.
+func countFaces(fs []face.Face, primary int, ratio, minScore float64) int {
 	n := 0
 	for i, f := range fs {
-		if i == primary || f.Box.W >= ratio*fs[primary].Box.W {
+		if i == primary || f.Box.W >= ratio*fs[primary].Box.W && f.Score >= float32(minScore) {
 			n++
 		}
 	}
