@@ -90,11 +90,12 @@ func portraitsOf(ctx context.Context, e *face.Engine, path string, progress io.W
 	}
 	base := sanitize(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 	var out []Portrait
+	content := contentMask(img) // once per photo, for all its faces
 	for i, f := range faces {
 		if f.Box.W < minSourceFace {
 			continue
 		}
-		p, ok, err := cutPortrait(ctx, e, img, f)
+		p, ok, err := cutPortrait(ctx, e, img, content, f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -123,12 +124,12 @@ func detect(ctx context.Context, e *face.Engine, img image.Image) ([]face.Face, 
 }
 
 // cutPortrait frames face f of img at 640×480 and checks the result; a
-// face with neighbours is cut tighter until it is alone.
-func cutPortrait(ctx context.Context, e *face.Engine, img image.Image, f face.Face) (Portrait, bool, error) {
+// face with neighbours is cut tighter until it is alone. content marks
+// img's own pixels (contentMask).
+func cutPortrait(ctx context.Context, e *face.Engine, img image.Image, content *image.Alpha, f face.Face) (Portrait, bool, error) {
 	if math.Abs(f.Pose.Yaw) > maxPortraitYaw+4 || math.Abs(f.Pose.Pitch) > maxPortraitPitch+4 {
 		return Portrait{}, false, nil
 	}
-	content := contentMask(img)
 	for width := portraitWidth; width >= minPortraitWidth-1e-9; width -= 0.7 {
 		p, ok, err := cutPortraitAt(ctx, e, img, content, f, width)
 		if err != nil || ok {
@@ -142,8 +143,7 @@ func cutPortrait(ctx context.Context, e *face.Engine, img image.Image, f face.Fa
 // least as large as the frame is not cut wider than itself (a webcam-like
 // photo keeps its own framing, unless that leaves less than
 // minPortraitWidth); a small one (LFW's 250 px) is not upscaled further
-// and its content is extended around it. content marks img's own pixels
-// (contentMask).
+// and its content is extended around it.
 func cutPortraitAt(ctx context.Context, e *face.Engine, img image.Image, content *image.Alpha, f face.Face, width float64) (Portrait, bool, error) {
 	cx, cy := f.Box.Center()
 	b := img.Bounds()
