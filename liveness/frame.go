@@ -16,11 +16,12 @@ import (
 // behind the person is cut by the body. frameSides finds straight edges on
 // each side of the face that span it (above and below: across its width;
 // left and right: along its height, and whether they run on down to the
-// image's lower border). Decide counts framed samples (see framed).
+// image's lower border or to the frame's lower corner). Decide counts framed
+// samples (see framed).
 
 // Sides of the face where frameSides found an edge; sideLeftDown and
 // sideRightDown mark a side edge that also runs on unbroken from the face
-// to the image's lower border.
+// to the image's lower border or to a lower corner (see runsDown).
 const (
 	sideTop uint8 = 1 << iota
 	sideBottom
@@ -38,7 +39,7 @@ const (
 	frameWidth   = 320  // the image is analysed at this width (or height, if taller)
 	frameMaxTilt = 25.0 // degrees from horizontal/vertical a side may lean
 	frameBelow   = 0.15 // a bottom edge lies this far below the face box at least
-	frameAbove   = 0.35 // a top edge this far above the box (the hair)
+	frameAbove   = 0.15 // a top edge this far above the box (the hair)
 	frameBeside  = 0.15 // a side edge this far left or right of the box
 	frameMaxFar  = 4.0  // edges farther from the face box belong to the room
 	frameSpan    = 0.6  // an edge spans the face centre ± this
@@ -47,6 +48,10 @@ const (
 	// the way down from the face's centre: a person's shoulders in front of
 	// a door frame cut its jambs (the drawn door in TestFrameSides: 79 %).
 	frameCoverDown = 0.9
+	// A side edge may instead end in a corner at least this far below the
+	// face's centre, whose lower edge runs this far in towards the face.
+	frameCornerBelow = 0.6
+	frameCornerLen   = 0.3
 )
 
 // frameMinCos is cos 20°, the largest angle between an edge pixel's
@@ -153,12 +158,92 @@ func sidesAround(em *edgeMap, lines [][2]float64, box [4]float64) uint8 {
 			if side != 0 && sides&side == 0 && coverage(em, cy-frameSpan*fw, cy+frameSpan*fw, along, cos, sin, false) >= frameCover {
 				sides |= side
 			}
-			if side != 0 && sides&side != 0 && coverage(em, cy, float64(em.h-1), along, cos, sin, false) >= frameCoverDown {
+			if side != 0 && sides&side != 0 && sides&(side<<2) == 0 && runsDown(em, cy, cx, fw, along, cos, sin) {
 				sides |= side << 2 // sideLeftDown, sideRightDown
 			}
 		}
 	}
 	return sides
+}
+
+// runsDown reports whether the side edge x = along(y) (normal (nx, ny))
+// runs on unbroken from the face's centre row cy to the image's lower
+// border, or to a corner below the face where the frame's lower edge turns
+// in towards the face (cx): a screen whose lower edge is in view beside the
+// face only. A door jamb is cut by the shoulders instead, and their edge
+// runs on past the jamb, outwards as well as in.
+func runsDown(em *edgeMap, cy, cx, fw float64, along func(u float64) float64, nx, ny float64) bool {
+	first := int(math.Ceil(cy))
+	if first < 0 || first >= em.h || math.IsNaN(cy) {
+		return false
+	}
+	hits := make([]bool, em.h-first)
+	for i := range hits {
+		x := math.Round(along(float64(first + i)))
+		if math.IsNaN(x) || math.Abs(x) > 1e6 {
+			continue
+		}
+		for d := -1; d <= 1 && !hits[i]; d++ {
+			hits[i] = em.along(int(x)+d, first+i, nx, ny)
+		}
+	}
+	n := 0
+	for _, h := range hits {
+		if h {
+			n++
+		}
+	}
+	if float64(n) >= frameCoverDown*float64(len(hits)) {
+		return true // on to the lower border
+	}
+	// The lowest row that ends a well-covered run from cy, at least
+	// frameCornerBelow face widths down: below the chin.
+	for i := len(hits) - 1; i >= 0 && float64(i) >= frameCornerBelow*fw; i-- {
+		if hits[i] && float64(n) >= frameCoverDown*float64(i+1) {
+			y := float64(first + i)
+			return corner(em, along(y), y, cx, fw, nx, ny)
+		}
+		if hits[i] {
+			n--
+		}
+	}
+	return false
+}
+
+// corner reports whether a straight edge perpendicular to a side edge
+// (normal (nx, ny)) leaves its end (x, y) towards the face's centre column
+// cx for frameCornerLen face widths, and none leaves it outwards.
+func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
+	// Along the lower edge is along the side's normal, inwards.
+	dx, dy := nx, ny
+	if (cx-x)*dx < 0 {
+		dx, dy = -dx, -dy
+	}
+	sx, sy := -ny, nx // down the side
+	if sy < 0 {
+		sx, sy = -sx, -sy
+	}
+	run := func(dx, dy float64) float64 {
+		l := frameCornerLen * fw
+		if !(l >= 1) {
+			return 0
+		}
+		steps := int(math.Min(l, float64(em.w+em.h))) // a longer run leaves the image
+		hit := 0
+		for t := 1; t <= steps; t++ {
+			px, py := x+float64(t)*dx, y+float64(t)*dy
+			// The lower edge lies at the side's end or a little below it:
+			// Canny rounds the corner off.
+			for d := -1; d <= 3; d++ {
+				if em.along(int(math.Round(px+float64(d)*sx)), int(math.Round(py+float64(d)*sy)), sx, sy) {
+					hit++
+					break
+				}
+			}
+		}
+		return float64(hit) / float64(steps)
+	}
+	return run(dx, dy) >= frameCover && run(-dx, -dy) < 1-frameCover
 }
 
 // coverage is the fraction of whole pixel steps u in [lo, hi] at which the
@@ -198,10 +283,10 @@ func coverage(em *edgeMap, lo, hi float64, along func(u float64) float64, nx, ny
 
 // framed reports whether the sides found make a frame: an edge below the
 // face (across the neck, where a live person's body continues) and at
-// least two more; or, with the lower edge out of view, an edge above and
-// edges left and right that run on unbroken to the image's lower border —
-// beside a live person's shoulders, not cut by them as a door frame's
-// jambs behind the person are.
+// least two more; or, with the lower edge out of view under the face, an
+// edge above and edges left and right that run on unbroken to the image's
+// lower border or a lower corner — beside a live person's shoulders, not
+// cut by them as a door frame's jambs behind the person are.
 func framed(sides uint8) bool {
 	n := 0
 	for s := sides & (sideTop | sideBottom | sideLeft | sideRight); s != 0; s &= s - 1 {

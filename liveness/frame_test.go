@@ -69,6 +69,22 @@ func TestFrameSides(t *testing.T) {
 			screen(m, image.Rect(150, 40, 490, 560), 0)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
 		}, sideTop | sideLeft | sideRight | sideLeftDown | sideRightDown, true},
+		{"screen turned so that only its lower right corner is in view", func(m *gocv.Mat) {
+			// The lower edge crosses the face's column below the image, so
+			// no bottom side is seen; the right side ends in the corner.
+			screen(m, image.Rect(150, 40, 490, 470), -12)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideTop | sideLeft | sideRight | sideRightDown, true},
+		{"bezel close above the hair", func(m *gocv.Mat) {
+			screen(m, image.Rect(150, 125, 490, 560), 0)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideTop | sideLeft | sideRight | sideLeftDown | sideRightDown, true},
+		{"door frame behind a person with level shoulders", func(m *gocv.Mat) {
+			// The shoulders cut the jambs and run on past them: no corner.
+			gocv.Rectangle(m, image.Rect(170, 20, 470, 480), dark, 12)
+			gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{{{90, 480}, {90, 370}, {280, 365}, {290, 250}, {350, 250}, {360, 365}, {550, 370}, {550, 480}}}), shirt)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideTop | sideLeft | sideRight, false},
 		{"door frame behind the person", func(m *gocv.Mat) {
 			gocv.Rectangle(m, image.Rect(170, 20, 470, 480), dark, 12)
 			person(m)
