@@ -75,6 +75,15 @@ func TestFrameSides(t *testing.T) {
 			screen(m, image.Rect(150, 40, 490, 470), -12)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
 		}, sideTop | sideLeft | sideRight | sideRightDown, true},
+		{"screen seen from its lower left corner", func(m *gocv.Mat) {
+			// Top and right out of view: the lower edge and the left side.
+			screen(m, image.Rect(150, -200, 800, 420), 0)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideBottom | sideLeft | sideLeftDown, true},
+		{"screen taller than the view", func(m *gocv.Mat) {
+			screen(m, image.Rect(150, -200, 490, 700), 0)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideLeft | sideRight | sideLeftDown | sideRightDown, true},
 		{"bezel close above the hair", func(m *gocv.Mat) {
 			screen(m, image.Rect(150, 125, 490, 560), 0)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
@@ -154,5 +163,35 @@ func FuzzSidesAround(f *testing.F) {
 func TestFrameMinCos(t *testing.T) {
 	if d := math.Abs(frameMinCos - math.Cos(20*math.Pi/180)); d > 1e-15 {
 		t.Errorf("frameMinCos is off cos 20° by %g", d)
+	}
+}
+
+// TestFramed lists which sets of sides make a frame: the patterns a held-up
+// screen or print shows, and those a live person's surroundings do.
+func TestFramed(t *testing.T) {
+	tests := []struct {
+		name  string
+		sides uint8
+		want  bool
+	}{
+		{"nothing", 0, false},
+		{"a door or window edge beside the head", sideLeft, false},
+		{"an edge above and one beside (a room's corner)", sideTop | sideLeft, false},
+		{"a shirt's stripe below", sideBottom, false},
+		{"a stripe below and an edge beside", sideBottom | sideRight, false},
+		{"door frame, jambs cut by the shoulders", sideTop | sideLeft | sideRight, false},
+		{"door jambs, lintel out of view", sideLeft | sideRight, false},
+		{"a side running down alone", sideLeft | sideLeftDown, false},
+		{"an edge above and one side running down", sideTop | sideLeft | sideLeftDown, false},
+		{"print held up: all four", sideTop | sideBottom | sideLeft | sideRight, true},
+		{"below and two more", sideBottom | sideLeft | sideRight, true},
+		{"the frame's lower corner: below and a side running down", sideBottom | sideLeft | sideLeftDown, true},
+		{"screen filling the view's height: both sides, one running down", sideLeft | sideRight | sideRightDown, true},
+		{"lower edge out of view: above, both sides running down", sideTop | sideLeft | sideRight | sideLeftDown | sideRightDown, true},
+	}
+	for _, tt := range tests {
+		if got := framed(tt.sides); got != tt.want {
+			t.Errorf("%s: framed(%06b) = %v, want %v", tt.name, tt.sides, got, tt.want)
+		}
 	}
 }
