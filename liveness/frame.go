@@ -15,13 +15,13 @@ import (
 // the shoulders continue to the image border, and a door or a window frame
 // behind the person is cut by the body. frameSides finds straight edges on
 // each side of the face that span it (above and below: across its width;
-// left and right: along its height, and whether they run on down to the
-// image's lower border or to the frame's lower corner). Decide counts framed
-// samples (see framed).
+// left and right: along its height, and whether they run on down past the
+// shoulders to the image's border or to the frame's lower corner). Decide
+// counts framed samples (see framed).
 
 // Sides of the face where frameSides found an edge; sideLeftDown and
 // sideRightDown mark a side edge that also runs on unbroken from the face
-// to the image's lower border or to a lower corner (see runsDown).
+// to the image's border or to a lower corner (see runsDown).
 const (
 	sideTop uint8 = 1 << iota
 	sideBottom
@@ -44,14 +44,23 @@ const (
 	frameMaxFar  = 4.0  // edges farther from the face box belong to the room
 	frameSpan    = 0.6  // an edge spans the face centre ± this
 	frameCover   = 0.75 // fraction of the span with edge pixels on the line
-	// A side edge "runs on to the lower border" when it covers this much of
-	// the way down from the face's centre: a person's shoulders in front of
-	// a door frame cut its jambs (the drawn door in TestFrameSides: 79 %).
-	frameCoverDown = 0.9
+	// A side edge "runs on down" when it covers this much of
+	// the way down from the face's centre with no gap longer than
+	// frameDownGap face widths: a person's shoulders in front of a door
+	// frame cut its jambs (the drawn door in TestFrameSides: 79 %, a gap of
+	// 0.6 face widths).
+	frameCoverDown = 0.8
+	frameDownGap   = 0.2
+	// Running on to the image's border, a side edge ends at most this many
+	// pixels short of it (at frameWidth): the last rows have no gradient.
+	// A face so large that the shoulders are at the border cuts a door
+	// jamb behind it more (24 px in the real clip lp_d9).
+	frameBorderGap = 6
 	// A side edge may instead end in a corner at least this far below the
 	// face's centre, whose lower edge runs this far in towards the face.
 	frameCornerBelow = 0.6
 	frameCornerLen   = 0.3
+	frameCornerSkew  = 20.0 // degrees
 )
 
 // frameMinCos is cos 20°, the largest angle between an edge pixel's
@@ -167,8 +176,8 @@ func sidesAround(em *edgeMap, lines [][2]float64, box [4]float64) uint8 {
 }
 
 // runsDown reports whether the side edge x = along(y) (normal (nx, ny))
-// runs on unbroken from the face's centre row cy to the image's lower
-// border, or to a corner below the face where the frame's lower edge turns
+// runs on unbroken from the face's centre row cy to the image's border
+// below the face, or to a corner below the face where the frame's lower edge turns
 // in towards the face (cx): a screen whose lower edge is in view beside the
 // face only. A door jamb is cut by the shoulders instead, and their edge
 // runs on past the jamb, outwards as well as in.
@@ -177,73 +186,103 @@ func runsDown(em *edgeMap, cy, cx, fw float64, along func(u float64) float64, nx
 	if first < 0 || first >= em.h || math.IsNaN(cy) {
 		return false
 	}
-	hits := make([]bool, em.h-first)
-	for i := range hits {
-		x := math.Round(along(float64(first + i)))
-		if math.IsNaN(x) || math.Abs(x) > 1e6 {
-			continue
+	// A tilted side may leave the image through its left or right border
+	// before the lower one: the rows below are not looked at.
+	hits := make([]bool, 0, em.h-first)
+	for y := first; y < em.h; y++ {
+		x := math.Round(along(float64(y)))
+		if !(x >= 1 && x < float64(em.w-1)) { // NaN fails too
+			break
 		}
-		for d := -1; d <= 1 && !hits[i]; d++ {
-			hits[i] = em.along(int(x)+d, first+i, nx, ny)
+		hit := false
+		for d := -1; d <= 1 && !hit; d++ {
+			hit = em.along(int(x)+d, y, nx, ny)
 		}
+		hits = append(hits, hit)
 	}
-	n := 0
-	for _, h := range hits {
+	if len(hits) == 0 || !(float64(len(hits)) >= frameCornerBelow*fw) {
+		return false // leaves the image beside the face
+	}
+	// ok[i]: the rows from cy down to row i are covered: frameCoverDown of
+	// them, with no gap longer than frameDownGap face widths (where the
+	// room behind happens to match the bezel's colour). A shoulder cuts a
+	// door jamb from the shoulder down: one long gap.
+	ok := make([]bool, len(hits))
+	n, gap, worst := 0, 0, 0
+	for i, h := range hits {
 		if h {
-			n++
+			n, gap = n+1, 0
+		} else {
+			gap++
+			worst = max(worst, gap)
 		}
+		ok[i] = float64(n) >= frameCoverDown*float64(i+1) && float64(worst) <= frameDownGap*fw
 	}
-	if float64(n) >= frameCoverDown*float64(len(hits)) {
-		return true // on to the lower border
+	if ok[len(ok)-1] && gap <= frameBorderGap {
+		return true // on to the image's border, not ending short of it
 	}
-	// The lowest row that ends a well-covered run from cy, at least
-	// frameCornerBelow face widths down: below the chin.
+	// A corner where a covered run from cy ends, at least frameCornerBelow
+	// face widths down: below the chin. Stray edge pixels may lie below
+	// the corner, so every run's end is tried.
 	for i := len(hits) - 1; i >= 0 && float64(i) >= frameCornerBelow*fw; i-- {
-		if hits[i] && float64(n) >= frameCoverDown*float64(i+1) {
-			y := float64(first + i)
-			return corner(em, along(y), y, cx, fw, nx, ny)
-		}
-		if hits[i] {
-			n--
+		end := hits[i] && (i == len(hits)-1 || !hits[i+1])
+		if end && ok[i] && corner(em, along(float64(first+i)), float64(first+i), cx, fw, nx, ny) {
+			return true
 		}
 	}
 	return false
 }
 
-// corner reports whether a straight edge perpendicular to a side edge
-// (normal (nx, ny)) leaves its end (x, y) towards the face's centre column
-// cx for frameCornerLen face widths, and none leaves it outwards.
+// corner reports whether a straight edge about perpendicular to a side
+// edge (normal (nx, ny); within frameCornerSkew, as a screen held at an
+// angle is not a rectangle in the image) leaves its end (x, y) towards the
+// face's centre column cx for frameCornerLen face widths, and none leaves
+// it outwards.
 func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
-	// Along the lower edge is along the side's normal, inwards.
-	dx, dy := nx, ny
-	if (cx-x)*dx < 0 {
-		dx, dy = -dx, -dy
+	l := frameCornerLen * fw
+	if !(l >= 1) {
+		return false
 	}
-	sx, sy := -ny, nx // down the side
-	if sy < 0 {
-		sx, sy = -sx, -sy
-	}
-	run := func(dx, dy float64) float64 {
-		l := frameCornerLen * fw
-		if !(l >= 1) {
-			return 0
-		}
-		steps := int(math.Min(l, float64(em.w+em.h))) // a longer run leaves the image
-		hit := 0
+	steps := int(math.Min(l, float64(em.w+em.h))) // a longer run leaves the image
+	// The fraction of steps from (x, y) along (dx, dy) with an edge pixel
+	// oriented along it, within two pixels across (the run's end is only
+	// known to a pixel or two), and the fraction inside the image.
+	run := func(dx, dy float64) (hit, inside float64) {
 		for t := 1; t <= steps; t++ {
 			px, py := x+float64(t)*dx, y+float64(t)*dy
-			// The lower edge lies at the side's end or a little below it:
-			// Canny rounds the corner off.
-			for d := -1; d <= 3; d++ {
-				if em.along(int(math.Round(px+float64(d)*sx)), int(math.Round(py+float64(d)*sy)), sx, sy) {
+			if px >= 1 && py >= 1 && px < float64(em.w-1) && py < float64(em.h-1) {
+				inside++
+			}
+			for d := -2; d <= 2; d++ {
+				if em.along(int(math.Round(px-float64(d)*dy)), int(math.Round(py+float64(d)*dx)), -dy, dx) {
 					hit++
 					break
 				}
 			}
 		}
-		return float64(hit) / float64(steps)
+		return hit / float64(steps), inside / float64(steps)
 	}
-	return run(dx, dy) >= frameCover && run(-dx, -dy) < 1-frameCover
+	// The best run within the skew about the side's normal, one way, and
+	// the least of it inside the image.
+	best := func(sign float64) (hit, inside float64) {
+		inside = 1
+		for a := -frameCornerSkew; a <= frameCornerSkew; a += 2 {
+			sin, cos := math.Sincos(a * math.Pi / 180)
+			h, in := run(sign*(nx*cos-ny*sin), sign*(nx*sin+ny*cos))
+			hit, inside = math.Max(hit, h), math.Min(inside, in)
+		}
+		return hit, inside
+	}
+	in := 1.0
+	if (cx-x)*nx < 0 {
+		in = -1
+	}
+	inHit, _ := best(in)
+	outHit, outInside := best(-in)
+	// Whether an edge runs on outwards must be seen: a door jamb near the
+	// image's border, cut by a shoulder whose edge leaves the image, is no
+	// corner.
+	return inHit >= frameCover && outHit < 1-frameCover && outInside >= 0.5
 }
 
 // coverage is the fraction of whole pixel steps u in [lo, hi] at which the
@@ -284,7 +323,7 @@ func coverage(em *edgeMap, lo, hi float64, along func(u float64) float64, nx, ny
 // framed reports whether the sides found make a frame. A live person's
 // body continues below the face and cuts what stands behind it, so the
 // evidence is an edge below the face (across the neck) or a side edge that
-// runs on unbroken from beside the face to the image's lower border or to
+// runs on unbroken from beside the face to the image's border or to
 // a lower corner (see runsDown), and one more side:
 //   - an edge below and two more sides;
 //   - an edge below and a side running down: the frame's lower corner;

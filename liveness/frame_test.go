@@ -29,6 +29,19 @@ func TestFrameSides(t *testing.T) {
 		gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{{{150, 480}, {200, 330}, {290, 290}, {350, 290}, {440, 330}, {490, 480}}}), shirt)
 		gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
 	}
+	// quad draws a screen by its corners: bezel and content.
+	quad := func(m *gocv.Mat, corners []image.Point) {
+		var c image.Point
+		for _, p := range corners {
+			c = c.Add(p.Div(len(corners)))
+		}
+		gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{corners}), dark)
+		inner := make([]image.Point, len(corners))
+		for i, p := range corners {
+			inner[i] = image.Pt(p.X+(c.X-p.X)/12, p.Y+(c.Y-p.Y)/12)
+		}
+		gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{inner}), color.RGBA{70, 90, 110, 0})
+	}
 	screen := func(m *gocv.Mat, r image.Rectangle, angle float64) {
 		c := image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)
 		corners := []image.Point{r.Min, {r.Max.X, r.Min.Y}, r.Max, {r.Min.X, r.Max.Y}}
@@ -37,12 +50,7 @@ func TestFrameSides(t *testing.T) {
 			dx, dy := float64(p.X-c.X), float64(p.Y-c.Y)
 			corners[i] = image.Pt(c.X+int(dx*cos-dy*sin), c.Y+int(dx*sin+dy*cos))
 		}
-		gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{corners}), dark)
-		inner := make([]image.Point, 4)
-		for i, p := range corners {
-			inner[i] = image.Pt(p.X+(c.X-p.X)/12, p.Y+(c.Y-p.Y)/12)
-		}
-		gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{inner}), color.RGBA{70, 90, 110, 0})
+		quad(m, corners)
 	}
 	clutter := func(m *gocv.Mat) {
 		noise := gocv.NewMatWithSize(48, 64, gocv.MatTypeCV8UC3)
@@ -84,6 +92,20 @@ func TestFrameSides(t *testing.T) {
 			screen(m, image.Rect(150, -200, 490, 700), 0)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
 		}, sideLeft | sideRight | sideLeftDown | sideRightDown, true},
+		{"screen whose bezel is hidden in three places", func(m *gocv.Mat) {
+			screen(m, image.Rect(150, 40, 490, 560), 0)
+			// Dark things across the bezel hide its edges three times over
+			// about 0.15 face widths: 15 % of the way down.
+			for _, y := range []int{270, 340, 410} {
+				gocv.Rectangle(m, image.Rect(100, y, 200, y+10), dark, -1)
+				gocv.Rectangle(m, image.Rect(440, y, 540, y+10), dark, -1)
+			}
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideTop | sideLeft | sideRight | sideLeftDown | sideRightDown, true},
+		{"screen whose left side leaves the image through its left border", func(m *gocv.Mat) {
+			quad(m, []image.Point{{120, 60}, {700, 40}, {700, 600}, {-60, 520}})
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideTop | sideLeft | sideLeftDown, false}, // the right side is out of view: no frame
 		{"bezel close above the hair", func(m *gocv.Mat) {
 			screen(m, image.Rect(150, 125, 490, 560), 0)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
@@ -123,6 +145,23 @@ func TestFrameSides(t *testing.T) {
 				t.Errorf("framed(%04b) = %v, want %v", got, framed(got), tt.framed)
 			}
 		})
+	}
+}
+
+// TestFrameSidesLargeFace: with a large face, a door jamb at the image's
+// border behind it is cut by the shoulder only just above the lower border
+// (the real clip lp_d9: 24 px at 320), and the shoulder's edge leaves the
+// image right after the jamb: neither an edge running on down nor a
+// corner.
+func TestFrameSidesLargeFace(t *testing.T) {
+	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(160, 180, 190, 0), 480, 640, gocv.MatTypeCV8UC3)
+	defer m.Close()
+	gocv.Rectangle(&m, image.Rect(618, -10, 630, 490), color.RGBA{20, 20, 25, 0}, -1)
+	gocv.FillPoly(&m, gocv.NewPointsVectorFromPoints([][]image.Point{{{0, 480}, {0, 440}, {250, 400}, {390, 400}, {640, 450}, {640, 480}}}), color.RGBA{90, 60, 40, 0})
+	gocv.Ellipse(&m, image.Pt(320, 240), image.Pt(125, 160), 0, 0, 360, color.RGBA{150, 170, 210, 0}, -1)
+	got := frameSides(m, &face.Face{Box: face.Rect{X: 170, Y: 90, W: 300, H: 300}})
+	if got&sideRight == 0 || got&sideRightDown != 0 {
+		t.Errorf("sides %06b, want the jamb on the right (%06b) not running down (%06b)", got, sideRight, sideRightDown)
 	}
 }
 
