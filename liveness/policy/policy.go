@@ -105,9 +105,9 @@ type Thresholds struct {
 //     the highest live image; replays accepted on that set: 7 → 4 of 75.
 //   - MaxFramed 0.34: fail when more than a third of the samples show a
 //     frame (liveness.framed: an edge below the face or a side edge running
-//     on down past the shoulders, with one or two more sides). On five
+//     on down past the shoulders, with one or two more sides). On six
 //     draws of the generated set (~600 jobs each) no bona fide sample was
-//     framed (680 jobs; real head-motion videos, NUAA live frames, iPhone
+//     framed (817 jobs; real head-motion videos, NUAA live frames, iPhone
 //     and Silent-Face photos none either), while on seed 1 more than a
 //     third of the samples were framed in most jobs of every held-up
 //     attack: screens 61 of 75, prints 56 of 62, tilted prints 115 of 124,
