@@ -189,15 +189,10 @@ func runsDown(em *edgeMap, cy, cx, fw float64, along func(u float64) float64, nx
 	// before the lower one: the rows below are not looked at.
 	hits := make([]bool, 0, em.h-first)
 	for y := first; y < em.h; y++ {
-		x := math.Round(along(float64(y)))
-		if !(x >= 1 && x < float64(em.w-1)) { // NaN fails too
+		if x := math.Round(along(float64(y))); !(x >= 1 && x < float64(em.w-1)) { // NaN fails too
 			break
 		}
-		hit := false
-		for d := -1; d <= 1 && !hit; d++ {
-			hit = em.along(int(x)+d, y, nx, ny)
-		}
-		hits = append(hits, hit)
+		hits = append(hits, lineHit(em, float64(y), along, nx, ny, false))
 	}
 	if len(hits) == 0 || !(float64(len(hits)) >= frameCornerBelow*fw) {
 		return false // leaves the image beside the face
@@ -301,22 +296,30 @@ func coverage(em *edgeMap, lo, hi float64, along func(u float64) float64, nx, ny
 	}
 	hit := 0
 	for u := math.Max(first, 0); u <= math.Min(last, limit); u++ {
-		v := math.Round(along(u))
-		if math.IsNaN(v) || math.Abs(v) > 1e6 {
-			continue
-		}
-		for d := -1; d <= 1; d++ {
-			x, y := int(u), int(v)+d
-			if !horizontal {
-				x, y = int(v)+d, int(u)
-			}
-			if em.along(x, y, nx, ny) {
-				hit++
-				break
-			}
+		if lineHit(em, u, along, nx, ny, horizontal) {
+			hit++
 		}
 	}
 	return float64(hit) / n
+}
+
+// lineHit reports whether the line v = along(u) (see coverage) has an edge
+// pixel oriented with it within one pixel across it at step u.
+func lineHit(em *edgeMap, u float64, along func(u float64) float64, nx, ny float64, horizontal bool) bool {
+	v := math.Round(along(u))
+	if math.IsNaN(v) || math.Abs(v) > 1e6 {
+		return false
+	}
+	for d := -1; d <= 1; d++ {
+		x, y := int(u), int(v)+d
+		if !horizontal {
+			x, y = int(v)+d, int(u)
+		}
+		if em.along(x, y, nx, ny) {
+			return true
+		}
+	}
+	return false
 }
 
 // framed reports whether the sides found make a frame. A live person's
