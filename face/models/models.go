@@ -21,7 +21,7 @@ var manifestJSON []byte
 // Kinds of package in the manifest.
 const (
 	KindModel    = "model"    // needed by the agent at run time
-	KindTestdata = "testdata" // images the tests use on every machine
+	KindTestdata = "testdata" // files the tests use on every machine (photos, candidate models)
 )
 
 // File is one file taken from a package.

