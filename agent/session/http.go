@@ -129,14 +129,13 @@ func (m *Manager) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cancel()
-	// Wait briefly for the run to record "canceled", so the answer is final.
-	_, ch, done := s.eventsSince(1 << 30)
-	if !done {
-		select {
-		case <-ch:
-		case <-time.After(2 * time.Second):
-		case <-r.Context().Done():
-		}
+	// Wait briefly for the run to end, so the answer is final and the
+	// camera free for the next session. Waiting for the next event was not
+	// enough: an event already on its way could arrive first.
+	select {
+	case <-s.exited:
+	case <-time.After(2 * time.Second):
+	case <-r.Context().Done():
 	}
 	writeJSON(w, http.StatusOK, s.State())
 }

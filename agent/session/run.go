@@ -86,12 +86,13 @@ type Session struct {
 	events  []Event
 	dropped int           // events before events[0] that were dropped
 	changed chan struct{} // closed and replaced on every event
+	exited  chan struct{} // closed once run has returned and released the camera
 }
 
 func newSession(m *Manager, id string, op bws.Operation, tok string, c claims) *Session {
 	now := m.clock.Now()
 	s := &Session{
-		m: m, id: id, op: op, token: tok, claims: c, changed: make(chan struct{}), maxTries: max(1, c.Task.MaxTries()),
+		m: m, id: id, op: op, token: tok, claims: c, changed: make(chan struct{}), exited: make(chan struct{}), maxTries: max(1, c.Task.MaxTries()),
 		log: m.log.With(slog.String("session", id), slog.String("task", op.String())),
 		st: State{ID: id, Task: op.String(), Phase: PhaseStarting, MaxTries: max(1, c.Task.MaxTries()),
 			Started: now, Updated: now},
@@ -188,6 +189,7 @@ func (e *errFail) Unwrap() error { return e.err }
 func fail(code string, err error) error { return &errFail{code: code, err: err} }
 
 func (s *Session) run(ctx context.Context) {
+	defer close(s.exited)
 	defer s.m.finished(s)
 	src := s.m.deps.Frames("session-" + s.id[:8])
 	defer src.Close()
