@@ -31,10 +31,9 @@ var ErrUnsupported = errors.New("tfjs model not supported")
 
 // Model is a parsed model.json.
 type Model struct {
-	Format          string           `json:"format"`
-	Topology        topology         `json:"modelTopology"`
-	WeightsManifest []manifestGroup  `json:"weightsManifest"`
-	Signature       *json.RawMessage `json:"signature,omitempty"`
+	Format          string          `json:"format"`
+	Topology        topology        `json:"modelTopology"`
+	WeightsManifest []manifestGroup `json:"weightsManifest"`
 }
 
 type topology struct {
@@ -213,6 +212,9 @@ var elemSize = map[string]int{"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "
 
 func decode(w weightSpec, raw []byte, n int) (constValue, error) {
 	v := constValue{dtype: w.Dtype, shape: w.Shape}
+	if _, ok := tfjsDtypes[w.Dtype]; !ok {
+		return v, fmt.Errorf("%w: weight %s has dtype %s", ErrUnsupported, w.Name, w.Dtype)
+	}
 	q := w.Quantization
 	if q == nil {
 		v.content = raw
@@ -294,9 +296,8 @@ func lower(n node, values map[string]constValue) ([][]byte, error) {
 	}
 	base, fused := fusedOps[n.Op]
 	if !fused {
-		attrs := n.Attr
-		delete(attrs, "_output_shapes")
-		return [][]byte{encodeNode(n.Name, n.Op, n.Input, attrs)}, nil
+		b, err := encodeNode(n.Name, n.Op, n.Input, n.Attr)
+		return [][]byte{b}, err
 	}
 	ops, err := listStrings(n.Attr["fused_ops"])
 	if err != nil {
@@ -321,7 +322,15 @@ func lower(n node, values map[string]constValue) ([][]byte, error) {
 	if len(ops) == 2 {
 		names = []string{n.Name + "/_" + base, n.Name + "/_BiasAdd", n.Name}
 	}
-	out := [][]byte{encodeNode(names[0], base, n.Input[:2], attrs)}
+	var out [][]byte
+	add := func(name, op string, inputs []string, attrs map[string]attrValue) error {
+		b, err := encodeNode(name, op, inputs, attrs)
+		out = append(out, b)
+		return err
+	}
+	if err := add(names[0], base, n.Input[:2], attrs); err != nil {
+		return nil, err
+	}
 	biasAttrs := map[string]attrValue{}
 	if t, ok := n.Attr["T"]; ok {
 		biasAttrs["T"] = t
@@ -329,7 +338,9 @@ func lower(n node, values map[string]constValue) ([][]byte, error) {
 	if df, ok := n.Attr["data_format"]; ok {
 		biasAttrs["data_format"] = df
 	}
-	out = append(out, encodeNode(names[1], "BiasAdd", []string{names[0], args[0]}, biasAttrs))
+	if err := add(names[1], "BiasAdd", []string{names[0], args[0]}, biasAttrs); err != nil {
+		return nil, err
+	}
 	if len(ops) == 2 {
 		actAttrs := map[string]attrValue{}
 		if t, ok := n.Attr["T"]; ok {
@@ -340,7 +351,9 @@ func lower(n node, values map[string]constValue) ([][]byte, error) {
 				actAttrs["alpha"] = a
 			}
 		}
-		out = append(out, encodeNode(names[2], ops[1], []string{names[1]}, actAttrs))
+		if err := add(names[2], ops[1], []string{names[1]}, actAttrs); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -403,17 +416,24 @@ type rawAttr struct {
 	value []byte // an encoded AttrValue
 }
 
-func encodeNode(name, op string, inputs []string, attrs map[string]attrValue) []byte {
+func encodeNode(name, op string, inputs []string, attrs map[string]attrValue) ([]byte, error) {
 	keys := make([]string, 0, len(attrs))
 	for k := range attrs {
-		keys = append(keys, k)
+		// Shapes the exporter inferred; OpenCV infers its own.
+		if k != "_output_shapes" {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys) // deterministic bytes
 	raw := make([]rawAttr, 0, len(keys))
 	for _, k := range keys {
-		raw = append(raw, rawAttr{k, encodeAttr(attrs[k])})
+		v, err := encodeAttr(attrs[k])
+		if err != nil {
+			return nil, fmt.Errorf("tfjs: %s %s attribute %s: %w", op, name, k, err)
+		}
+		raw = append(raw, rawAttr{k, v})
 	}
-	return encodeRaw(name, op, inputs, raw)
+	return encodeRaw(name, op, inputs, raw), nil
 }
 
 func encodeRaw(name, op string, inputs []string, attrs []rawAttr) []byte {
@@ -438,20 +458,30 @@ func encodeRaw(name, op string, inputs []string, attrs []rawAttr) []byte {
 	return b
 }
 
-// encodeAttr writes a non-tensor AttrValue; Const tensors come from the
-// weights (encodeConst), so a tensor attribute here carries only its shape.
-func encodeAttr(v attrValue) []byte {
+// encodeAttr writes an AttrValue. Tensors only come from the weights
+// (encodeConst): a tensor attribute elsewhere would carry no values.
+func encodeAttr(v attrValue) ([]byte, error) {
 	var b []byte
 	switch {
 	case v.List != nil:
+		l, err := encodeList(*v.List)
+		if err != nil {
+			return nil, err
+		}
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendBytes(b, encodeList(*v.List))
+		b = protowire.AppendBytes(b, l)
 	case v.S != nil:
-		s, _ := base64.StdEncoding.DecodeString(*v.S)
+		s, err := base64.StdEncoding.DecodeString(*v.S)
+		if err != nil {
+			return nil, fmt.Errorf("string %q is not base64: %w", *v.S, err)
+		}
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, s)
 	case v.I != nil:
-		i, _ := strconv.ParseInt(string(*v.I), 10, 64)
+		i, err := strconv.ParseInt(string(*v.I), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("integer %q: %w", *v.I, err)
+		}
 		b = protowire.AppendTag(b, 3, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(i))
 	case v.F != nil:
@@ -461,40 +491,59 @@ func encodeAttr(v attrValue) []byte {
 		b = protowire.AppendTag(b, 5, protowire.VarintType)
 		b = protowire.AppendVarint(b, protowire.EncodeBool(*v.B))
 	case v.Type != nil:
+		t, ok := dataTypes[*v.Type]
+		if !ok {
+			return nil, fmt.Errorf("%w: data type %q", ErrUnsupported, *v.Type)
+		}
 		b = protowire.AppendTag(b, 6, protowire.VarintType)
-		b = protowire.AppendVarint(b, dataTypes[*v.Type])
+		b = protowire.AppendVarint(b, t)
 	case v.Shape != nil:
+		sh, err := encodeShape(*v.Shape)
+		if err != nil {
+			return nil, err
+		}
 		b = protowire.AppendTag(b, 7, protowire.BytesType)
-		b = protowire.AppendBytes(b, encodeShape(*v.Shape))
+		b = protowire.AppendBytes(b, sh)
+	case v.Tensor != nil:
+		return nil, fmt.Errorf("%w: a tensor outside a Const node", ErrUnsupported)
 	}
-	return b
+	return b, nil
 }
 
-func encodeShape(s shape) []byte {
+func encodeShape(s shape) ([]byte, error) {
 	if s.UnknownRank {
 		var b []byte
 		b = protowire.AppendTag(b, 3, protowire.VarintType)
-		return protowire.AppendVarint(b, 1)
+		return protowire.AppendVarint(b, 1), nil
 	}
 	dims := make([]int, len(s.Dim))
 	for i, d := range s.Dim {
-		n, _ := d.Size.Int64()
+		n, err := d.Size.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("shape dimension %q: %w", d.Size, err)
+		}
 		dims[i] = int(n)
 	}
-	return encodeDims(dims)
+	return encodeDims(dims), nil
 }
 
-func encodeList(l listValue) []byte {
+func encodeList(l listValue) ([]byte, error) {
 	var b []byte
 	for _, s := range l.S {
-		raw, _ := base64.StdEncoding.DecodeString(s)
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("string %q is not base64: %w", s, err)
+		}
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, raw)
 	}
 	if len(l.I) > 0 {
 		var p []byte
 		for _, i := range l.I {
-			n, _ := i.Int64()
+			n, err := i.Int64()
+			if err != nil {
+				return nil, fmt.Errorf("integer %q: %w", i, err)
+			}
 			p = protowire.AppendVarint(p, uint64(n))
 		}
 		b = protowire.AppendTag(b, 3, protowire.BytesType)
@@ -519,16 +568,24 @@ func encodeList(l listValue) []byte {
 	if len(l.Type) > 0 {
 		var p []byte
 		for _, t := range l.Type {
-			p = protowire.AppendVarint(p, dataTypes[t])
+			v, ok := dataTypes[t]
+			if !ok {
+				return nil, fmt.Errorf("%w: data type %q", ErrUnsupported, t)
+			}
+			p = protowire.AppendVarint(p, v)
 		}
 		b = protowire.AppendTag(b, 6, protowire.BytesType)
 		b = protowire.AppendBytes(b, p)
 	}
 	for _, s := range l.Shape {
+		sh, err := encodeShape(s)
+		if err != nil {
+			return nil, err
+		}
 		b = protowire.AppendTag(b, 7, protowire.BytesType)
-		b = protowire.AppendBytes(b, encodeShape(s))
+		b = protowire.AppendBytes(b, sh)
 	}
-	return b
+	return b, nil
 }
 
 // maxModelFile bounds what ConvertFile reads of model.json and of each shard

@@ -94,6 +94,7 @@ func TestWeights(t *testing.T) {
 		{"shard too short", `{"name":"w","shape":[3],"dtype":"float32"}`, le[float32](1, 2), nil, nil, "ends at byte 12"},
 		{"shard too long", `{"name":"w","shape":[1],"dtype":"float32"}`, le[float32](1, 2), nil, nil, "uses 4 bytes"},
 		{"string weights", `{"name":"w","shape":[1],"dtype":"string"}`, []byte{0}, nil, nil, "stored as string"},
+		{"uint8 weights", `{"name":"w","shape":[1],"dtype":"uint8"}`, []byte{0}, nil, nil, "has dtype uint8"},
 		{"negative dim", `{"name":"w","shape":[-1],"dtype":"float32"}`, nil, nil, nil, "bad shape"},
 		{"overflowing shape", `{"name":"w","shape":[65536,65536,65536],"dtype":"float32"}`, nil, nil, nil, "bad shape"},
 		{"float16 to int32", `{"name":"w","shape":[1],"dtype":"int32","quantization":{"dtype":"float16"}}`, le[uint16](0), nil, nil, "quantised from int32"},
@@ -402,6 +403,27 @@ func TestParseRejects(t *testing.T) {
 	}
 	if _, err := m.Convert(nil); err == nil {
 		t.Error("Convert without shards succeeded")
+	}
+	for _, c := range []struct{ name, from, to, wantErr string }{
+		{"string not base64", `"padding": {"s": "VkFMSUQ="}`, `"padding": {"s": "VALID!"}`, "not base64"},
+		{"integer not an integer", `"input": ["dense"], "attr": {`, `"input": ["dense"], "attr": {"N": {"i": "1.5"}, `, "integer"},
+		{"unknown data type", `"Tshape": {"type": "DT_INT32"}`, `"Tshape": {"type": "DT_QINT8"}`, "DT_QINT8"},
+		{"list integer", `"strides": {"list": {"i": ["1", "1", "1", "1"]}}`, `"strides": {"list": {"i": ["1", "2.5"]}}`, "integer"},
+		{"shape dimension", `{"size": "-1"}, {"size": "2"}, {"size": "2"}, {"size": "1"}]}}}}`, `{"size": "-1"}, {"size": "2.5"}]}}}}`, "shape dimension"},
+		{"not a number", `"num_args": {"i": "1"}`, `"num_args": {"i": "one"}`, "invalid number"},
+		{"tensor attribute", `"Tshape": {"type": "DT_INT32"}`, `"Tshape": {"tensor": {"dtype": "DT_INT32"}}`, "tensor outside a Const"},
+	} {
+		bad := strings.Replace(tinyModel, c.from, c.to, 1)
+		if bad == tinyModel {
+			t.Fatalf("%s: %q not in tinyModel", c.name, c.from)
+		}
+		m, err := Parse([]byte(bad))
+		if err == nil {
+			_, err = m.Convert([][]byte{tinyShard()})
+		}
+		if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+			t.Errorf("%s: err = %v, want one containing %q", c.name, err, c.wantErr)
+		}
 	}
 	noWeight := strings.Replace(tinyModel, `{"name": "db", "shape": [2], "dtype": "float32"}`, `{"name": "other", "shape": [2], "dtype": "float32"}`, 1)
 	m, _ = Parse([]byte(noWeight))
