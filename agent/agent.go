@@ -261,6 +261,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
+	// Ready before serving: a connection that waited in the listener's
+	// backlog during start-up (socket activation) is answered by Serve at
+	// once and must not be told 503.
+	a.ready.Store(true)
 	go func() {
 		err := a.srv.Serve(a.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -279,7 +283,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.housekeeping(runCtx)
 	}()
 
-	a.ready.Store(true)
 	a.log.Info("serving", "url", a.baseURL, "api", a.APIURL(), "admin", a.adm.Path(),
 		"workers", a.cfg.Workers, "version", a.opts.Version)
 	a.opts.Notify("READY=1\nSTATUS=serving on " + a.baseURL)
