@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/bwsagent/bwsagent/internal/files"
 )
 
 // EnvPrefix starts every environment variable the configuration reads.
@@ -44,9 +45,9 @@ type Sources struct {
 func Load(src Sources) (Config, error) {
 	c := Default()
 	if src.File != "" {
-		b, err := readFile(src.File)
+		b, err := files.ReadLimited(src.File, maxFileSize)
 		if err != nil {
-			return c, err
+			return c, fmt.Errorf("config: %w", err)
 		}
 		if err := decodeYAML(b, &c); err != nil {
 			return c, fmt.Errorf("config %s: %w", src.File, err)
@@ -67,22 +68,6 @@ func Load(src Sources) (Config, error) {
 		return c, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
-}
-
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("config: read %s: %w", path, err)
-	}
-	if len(b) > maxFileSize {
-		return nil, fmt.Errorf("config: %s is larger than %d bytes", path, maxFileSize)
-	}
-	return b, nil
 }
 
 // decodeYAML decodes b over c, rejecting unknown keys by their full path.

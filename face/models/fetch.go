@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/bwsagent/bwsagent/internal/files"
 )
 
 // maxTarball bounds what Fetch reads from a package tarball; the largest
@@ -72,7 +74,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, p Package) error {
 	if err != nil {
 		return err
 	}
-	data, err := readLimited(tgz, maxTarball)
+	data, err := files.ReadLimited(tgz, maxTarball)
 	if err != nil {
 		return err
 	}
@@ -194,22 +196,6 @@ func sha256File(path string) (string, int64, error) {
 		return "", 0, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 func lastLine(s string) string {

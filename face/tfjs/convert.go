@@ -15,14 +15,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/bwsagent/bwsagent/internal/files"
 )
 
 // ErrUnsupported is returned (wrapped) for models this converter cannot turn
@@ -595,7 +595,7 @@ const maxModelFile = 64 << 20
 // ConvertFile reads model.json and the weight shards beside it and converts
 // them (see Convert).
 func ConvertFile(path string) ([]byte, error) {
-	j, err := readLimited(path)
+	j, err := files.ReadLimited(path, maxModelFile)
 	if err != nil {
 		return nil, err
 	}
@@ -608,7 +608,7 @@ func ConvertFile(path string) ([]byte, error) {
 		if p != filepath.Base(p) || p == "." || p == ".." {
 			return nil, fmt.Errorf("%s: weight shard %q is not a file beside it", path, p)
 		}
-		b, err := readLimited(filepath.Join(filepath.Dir(path), p))
+		b, err := files.ReadLimited(filepath.Join(filepath.Dir(path), p), maxModelFile)
 		if err != nil {
 			return nil, err
 		}
@@ -619,20 +619,4 @@ func ConvertFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return g, nil
-}
-
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxModelFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxModelFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxModelFile)
-	}
-	return b, nil
 }
