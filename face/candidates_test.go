@@ -46,6 +46,26 @@ func (c *candidatePAD) score(t *testing.T, img gocv.Mat, box Rect) float64 {
 	return float64(v[c.live])
 }
 
+// padScores scores the primary face of the image at path with fr_liveness
+// (index 0) and each candidate; false when there is no face.
+func padScores(t *testing.T, e *Engine, candidates []*candidatePAD, path string) ([]float64, bool) {
+	img := readMat(t, path)
+	defer img.Close()
+	s, err := e.Analyze(context.Background(), img, Options{PAD: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := s.PrimaryFace()
+	if !ok {
+		return nil, false
+	}
+	v := []float64{s.PAD}
+	for _, c := range candidates {
+		v = append(v, c.score(t, img, f.Box))
+	}
+	return v, true
+}
+
 // loadCandidates converts and loads the human-models PAD candidates; the
 // nets are closed when the test ends.
 func loadCandidates(t *testing.T) []*candidatePAD {
@@ -101,7 +121,6 @@ func TestCandidatePADModels(t *testing.T) {
 	root := realData(t, "attacks")
 	e := engine(t)
 	candidates := loadCandidates(t)
-	ctx := context.Background()
 	type reading struct {
 		model    string
 		inverted bool
@@ -119,19 +138,10 @@ func TestCandidatePADModels(t *testing.T) {
 				if err != nil || d.IsDir() || (ext != ".jpg" && ext != ".png") {
 					return err
 				}
-				img := readMat(t, p)
-				defer img.Close()
-				s, err := e.Analyze(ctx, img, Options{PAD: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				f, ok := s.PrimaryFace()
-				if !ok {
-					return nil
-				}
-				scores[label][0] = append(scores[label][0], s.PAD)
-				for i, c := range candidates {
-					scores[label][i+1] = append(scores[label][i+1], c.score(t, img, f.Box))
+				if v, ok := padScores(t, e, candidates, p); ok {
+					for i := range v {
+						scores[label][i] = append(scores[label][i], v[i])
+					}
 				}
 				return nil
 			})
@@ -180,7 +190,6 @@ func TestCandidatePADGenerated(t *testing.T) {
 		mean   []float64
 	}
 	var cases []caseScores
-	ctx := context.Background()
 	for _, set := range sets {
 		metas, err := filepath.Glob(filepath.Join(set, "*", "meta.json"))
 		if err != nil || len(metas) == 0 {
@@ -202,19 +211,12 @@ func TestCandidatePADGenerated(t *testing.T) {
 			frames, _ := filepath.Glob(filepath.Join(filepath.Dir(m), "*.jpg"))
 			n := 0
 			for _, p := range frames {
-				img := readMat(t, p)
-				s, err := e.Analyze(ctx, img, Options{PAD: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if f, ok := s.PrimaryFace(); ok {
-					c.mean[0] += s.PAD
-					for i, cand := range candidates {
-						c.mean[i+1] += cand.score(t, img, f.Box)
+				if v, ok := padScores(t, e, candidates, p); ok {
+					for i := range v {
+						c.mean[i] += v[i]
 					}
 					n++
 				}
-				img.Close()
 			}
 			if n == 0 {
 				continue

@@ -364,13 +364,22 @@ func listStrings(v attrValue) ([]string, error) {
 	}
 	out := make([]string, len(v.List.S))
 	for i, s := range v.List.S {
-		b, err := base64.StdEncoding.DecodeString(s)
+		b, err := decodeString(s)
 		if err != nil {
-			return nil, fmt.Errorf("fused_ops entry %q: %w", s, err)
+			return nil, fmt.Errorf("fused_ops: %w", err)
 		}
 		out[i] = string(b)
 	}
 	return out, nil
+}
+
+// decodeString decodes a bytes field of protobuf's JSON mapping (base64).
+func decodeString(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("string %q is not base64: %w", s, err)
+	}
+	return b, nil
 }
 
 // TensorFlow's DataType enum (types.proto).
@@ -471,9 +480,9 @@ func encodeAttr(v attrValue) ([]byte, error) {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendBytes(b, l)
 	case v.S != nil:
-		s, err := base64.StdEncoding.DecodeString(*v.S)
+		s, err := decodeString(*v.S)
 		if err != nil {
-			return nil, fmt.Errorf("string %q is not base64: %w", *v.S, err)
+			return nil, err
 		}
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, s)
@@ -530,9 +539,9 @@ func encodeShape(s shape) ([]byte, error) {
 func encodeList(l listValue) ([]byte, error) {
 	var b []byte
 	for _, s := range l.S {
-		raw, err := base64.StdEncoding.DecodeString(s)
+		raw, err := decodeString(s)
 		if err != nil {
-			return nil, fmt.Errorf("string %q is not base64: %w", s, err)
+			return nil, err
 		}
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, raw)

