@@ -231,17 +231,21 @@ func runsDown(em *edgeMap, cy, cx, fw float64, along func(u float64) float64, nx
 // edge (normal (nx, ny); within frameCornerSkew, as a screen held at an
 // angle is not a rectangle in the image) leaves its end (x, y) towards the
 // face's centre column cx for frameCornerLen face widths, and none leaves
-// it outwards.
+// it outwards — or, where the image's border leaves too little room to see
+// outwards, the inward edge runs on across under the face.
 func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
 	l := frameCornerLen * fw
 	if !(l >= 1) {
 		return false
 	}
-	steps := int(math.Min(l, float64(em.w+em.h))) // a longer run leaves the image
 	// The fraction of steps from (x, y) along (dx, dy) with an edge pixel
 	// oriented along it, within two pixels across (the run's end is only
 	// known to a pixel or two), and the fraction inside the image.
-	run := func(dx, dy float64) (hit, inside float64) {
+	run := func(l, dx, dy float64) (hit, inside float64) {
+		steps := int(math.Min(l, float64(em.w+em.h))) // a longer run leaves the image
+		if steps < 1 {
+			return 0, 0
+		}
 		for t := 1; t <= steps; t++ {
 			px, py := x+float64(t)*dx, y+float64(t)*dy
 			if px >= 1 && py >= 1 && px < float64(em.w-1) && py < float64(em.h-1) {
@@ -258,11 +262,11 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
 	}
 	// The best run within the skew about the side's normal, one way, and
 	// the least of it inside the image.
-	best := func(sign float64) (hit, inside float64) {
+	best := func(l, sign float64) (hit, inside float64) {
 		inside = 1
 		for a := -frameCornerSkew; a <= frameCornerSkew; a += 2 {
 			sin, cos := math.Sincos(a * math.Pi / 180)
-			h, in := run(sign*(nx*cos-ny*sin), sign*(nx*sin+ny*cos))
+			h, in := run(l, sign*(nx*cos-ny*sin), sign*(nx*sin+ny*cos))
 			hit, inside = math.Max(hit, h), math.Min(inside, in)
 		}
 		return hit, inside
@@ -271,12 +275,21 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
 	if (cx-x)*nx < 0 {
 		in = -1
 	}
-	inHit, _ := best(in)
-	outHit, outInside := best(-in)
-	// Whether an edge runs on outwards must be seen: a door jamb near the
-	// image's border, cut by a shoulder whose edge leaves the image, is no
-	// corner.
-	return inHit >= frameCover && outHit < 1-frameCover && outInside >= 0.5
+	inHit, _ := best(l, in)
+	outHit, outInside := best(l, -in)
+	if inHit < frameCover {
+		return false
+	}
+	if outInside >= 0.5 {
+		return outHit < 1-frameCover
+	}
+	// Whether an edge runs on outwards cannot be seen at the image's
+	// border, where a door jamb is cut by a shoulder whose edge leaves the
+	// image. A frame filling the view has its side there: the inward edge
+	// must then run on across under the face, as a frame's lower edge
+	// does and a shoulder, which ends at the neck, does not.
+	across, _ := best(math.Abs(cx-x)+frameSpan*fw, in)
+	return across >= frameCover
 }
 
 // coverage is the fraction of whole pixel steps u in [lo, hi] at which the

@@ -88,6 +88,13 @@ func TestFrameSides(t *testing.T) {
 			screen(m, image.Rect(150, -200, 800, 420), 0)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
 		}, sideBottom | sideLeft | sideLeftDown, true},
+		{"screen filling the view, its lower left corner at the image's border", func(m *gocv.Mat) {
+			// Too near the border to see that no edge runs on outwards from
+			// the corner: its lower edge crosses under the face instead.
+			gocv.Rectangle(m, image.Rect(0, -10, 700, 430), dark, -1)
+			gocv.Rectangle(m, image.Rect(16, -10, 700, 416), color.RGBA{70, 90, 110, 0}, -1)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideBottom | sideLeft | sideLeftDown, true},
 		{"screen taller than the view", func(m *gocv.Mat) {
 			screen(m, image.Rect(150, -200, 490, 700), 0)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
