@@ -241,8 +241,8 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
 	// The fraction of steps from (x, y) along (dx, dy) with an edge pixel
 	// oriented along it, within two pixels across (the run's end is only
 	// known to a pixel or two), and the fraction inside the image.
-	run := func(l, dx, dy float64) (hit, inside float64) {
-		steps := int(math.Min(l, float64(em.w+em.h))) // a longer run leaves the image
+	run := func(length, dx, dy float64) (hit, inside float64) {
+		steps := int(math.Min(length, float64(em.w+em.h))) // a longer run leaves the image
 		if steps < 1 {
 			return 0, 0
 		}
@@ -262,11 +262,11 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
 	}
 	// The best run within the skew about the side's normal, one way, and
 	// the least of it inside the image.
-	best := func(l, sign float64) (hit, inside float64) {
+	best := func(length, sign float64) (hit, inside float64) {
 		inside = 1
 		for a := -frameCornerSkew; a <= frameCornerSkew; a += 2 {
 			sin, cos := math.Sincos(a * math.Pi / 180)
-			h, in := run(l, sign*(nx*cos-ny*sin), sign*(nx*sin+ny*cos))
+			h, in := run(length, sign*(nx*cos-ny*sin), sign*(nx*sin+ny*cos))
 			hit, inside = math.Max(hit, h), math.Min(inside, in)
 		}
 		return hit, inside
