@@ -275,11 +275,10 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
 	if (cx-x)*nx < 0 {
 		in = -1
 	}
-	inHit, _ := best(l, in)
-	outHit, outInside := best(l, -in)
-	if inHit < frameCover {
+	if inHit, _ := best(l, in); inHit < frameCover {
 		return false
 	}
+	outHit, outInside := best(l, -in)
 	if outInside >= 0.5 {
 		return outHit < 1-frameCover
 	}
