@@ -111,8 +111,8 @@ type Thresholds struct {
 //     and Silent-Face photos none either), while on seed 1 more than a
 //     third of the samples were framed in most jobs of every held-up
 //     attack: screens 61 of 75, prints 56 of 62, tilted prints 115 of 124,
-//     the real laptop replays 4 of 4. A screen filling the view shows no
-//     frame.
+//     the real laptop replays 4 of 4. A screen filling the view shows
+//     little of its frame: at most a corner at the image's border.
 //   - MinChallengeDeg 4°: below BioID's "about 5°", because the turn is
 //     measured by two noisy estimators (see liveness.turnOf).
 //   - MinSimilarity 0.27 (face.ThresholdFMR1): same-person pairs across
