@@ -325,33 +325,35 @@ func waitRefused(t *testing.T, base string) {
 	t.Fatal("listener still accepting after shutdown began")
 }
 
-// watchActive reports connections the server starts reading a request
-// from, so a test can begin shutting down while a request is surely in
-// flight (a connection not yet accepted would just be refused).
-func watchActive(active chan<- struct{}) func(*Agent) {
+// watchHandling reports requests whose handler has started, so a test can
+// begin shutting down while a request is surely in flight. A connection
+// that has only turned active is not enough: net/http drops a request
+// whose header it read just as Shutdown began, before its handler ran,
+// and closes the connection unanswered.
+func watchHandling(handling chan<- struct{}) func(*Agent) {
 	return func(a *Agent) {
-		a.srv.ConnState = func(_ net.Conn, st http.ConnState) {
-			if st == http.StateActive {
-				select {
-				case active <- struct{}{}:
-				default:
-				}
+		h := a.srv.Handler
+		a.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case handling <- struct{}{}:
+			default:
 			}
-		}
+			h.ServeHTTP(w, r)
+		})
 	}
 }
 
 // A request in flight when shutdown begins is finished and answered.
 func TestGracefulShutdownFinishesRequest(t *testing.T) {
-	active := make(chan struct{}, 16)
-	a := start(t, testConfig(t), watchActive(active))
+	handling := make(chan struct{}, 16)
+	a := start(t, testConfig(t), watchHandling(handling))
 	tok := enrollToken(t, a)
-	drain(active) // the readiness probes
+	drain(handling) // the readiness probes
 	pw, body, resps, errs := uploadRequest(t, a, tok)
 	if _, err := pw.Write(body[:len(body)/2]); err != nil {
 		t.Fatal(err)
 	}
-	<-active
+	<-handling
 	a.cancel() // SIGTERM
 	waitRefused(t, a.URL())
 	if _, err := pw.Write(body[len(body)/2:]); err != nil {
@@ -388,15 +390,15 @@ func drain(c chan struct{}) {
 func TestGracefulShutdownDeadline(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ShutdownTimeout = 200 * time.Millisecond
-	active := make(chan struct{}, 16)
-	a := start(t, cfg, watchActive(active))
+	handling := make(chan struct{}, 16)
+	a := start(t, cfg, watchHandling(handling))
 	tok := enrollToken(t, a)
-	drain(active)
+	drain(handling)
 	pw, body, resps, errs := uploadRequest(t, a, tok)
 	if _, err := pw.Write(body[:8192]); err != nil {
 		t.Fatal(err)
 	}
-	<-active
+	<-handling
 	if err := a.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
