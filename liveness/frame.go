@@ -166,8 +166,13 @@ func sidesAround(em *edgeMap, lines [][2]float64, box [4]float64) uint8 {
 			if side != 0 && sides&side == 0 && coverage(em, cy-frameSpan*fw, cy+frameSpan*fw, along, cos, sin, false) >= frameCover {
 				sides |= side
 			}
-			if side != 0 && sides&side != 0 && sides&(side<<2) == 0 && runsDown(em, cy, cx, fw, along, cos, sin) {
-				sides |= side << 2 // sideLeftDown, sideRightDown
+			if side != 0 && sides&side != 0 && sides&(side<<2) == 0 {
+				if down, under := runsDown(em, cy, cx, fw, along, cos, sin); down {
+					sides |= side << 2 // sideLeftDown, sideRightDown
+					if under {
+						sides |= sideBottom // the corner's lower edge passes below the face
+					}
+				}
 			}
 		}
 	}
@@ -179,11 +184,12 @@ func sidesAround(em *edgeMap, lines [][2]float64, box [4]float64) uint8 {
 // to a corner below the face where the frame's lower edge turns in towards
 // the face (cx): a screen whose lower edge is in view beside the face only.
 // A door jamb is cut by the shoulders instead, and their edge runs on past
-// the jamb, outwards as well as in.
-func runsDown(em *edgeMap, cy, cx, fw float64, along func(u float64) float64, nx, ny float64) bool {
+// the jamb, outwards as well as in. under reports that the corner's lower
+// edge runs on under the face (see corner).
+func runsDown(em *edgeMap, cy, cx, fw float64, along func(u float64) float64, nx, ny float64) (down, under bool) {
 	first := int(math.Ceil(cy))
 	if first < 0 || first >= em.h || math.IsNaN(cy) {
-		return false
+		return false, false
 	}
 	// A tilted side may leave the image through its left or right border
 	// before the lower one: the rows below are not looked at.
@@ -195,7 +201,7 @@ func runsDown(em *edgeMap, cy, cx, fw float64, along func(u float64) float64, nx
 		hits = append(hits, lineHit(em, float64(y), along, nx, ny, false))
 	}
 	if len(hits) == 0 || !(float64(len(hits)) >= frameCornerBelow*fw) {
-		return false // leaves the image beside the face
+		return false, false // leaves the image beside the face
 	}
 	// ok[i]: the rows from cy down to row i are covered: frameCoverDown of
 	// them, with no gap longer than frameDownGap face widths (where the
@@ -213,34 +219,52 @@ func runsDown(em *edgeMap, cy, cx, fw float64, along func(u float64) float64, nx
 		ok[i] = float64(n) >= frameCoverDown*float64(i+1) && float64(worst) <= frameDownGap*fw
 	}
 	if ok[len(ok)-1] && gap <= frameBorderGap {
-		return true // on to the image's border, not ending short of it
+		return true, false // on to the image's border, not ending short of it
 	}
 	// A corner where a covered run from cy ends, at least frameCornerBelow
 	// face widths down: below the chin. Stray edge pixels may lie below
 	// the corner, so every run's end is tried.
 	for i := len(hits) - 1; i >= 0 && float64(i) >= frameCornerBelow*fw; i-- {
 		end := hits[i] && (i == len(hits)-1 || !hits[i+1])
-		if end && ok[i] && corner(em, along(float64(first+i)), float64(first+i), cx, fw, nx, ny) {
-			return true
+		if !end || !ok[i] {
+			continue
+		}
+		if found, under := corner(em, along(float64(first+i)), float64(first+i), cx, fw, nx, ny); found {
+			return true, under
 		}
 	}
-	return false
+	return false, false
 }
 
 // corner reports whether a straight edge about perpendicular to a side
 // edge (normal (nx, ny); within frameCornerSkew, as a screen held at an
 // angle is not a rectangle in the image) leaves its end (x, y) towards the
 // face's centre column cx for frameCornerLen face widths, and none leaves
-// it outwards — or, where the image's border leaves too little room to see
-// outwards, the inward edge runs on across under the face.
-func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
+// it outwards. under reports that this lower edge runs on under the face
+// (see below), which a shoulder, rising to the neck and ending there,
+// never does. Where the image's border leaves too little room to see
+// outwards, a corner counts only if under; one whose lower edge descends
+// out of the image counts whatever lies outwards.
+func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) (found, under bool) {
 	l := frameCornerLen * fw
 	if !(l >= 1) {
+		return false, false
+	}
+	inImage := func(px, py float64) bool {
+		return px >= 1 && py >= 1 && px < float64(em.w-1) && py < float64(em.h-1)
+	}
+	// hitAt: an edge pixel oriented along (dx, dy) within two pixels
+	// across (px, py); the run's end is only known to a pixel or two.
+	hitAt := func(px, py, dx, dy float64) bool {
+		for d := -2; d <= 2; d++ {
+			if em.along(int(math.Round(px-float64(d)*dy)), int(math.Round(py+float64(d)*dx)), -dy, dx) {
+				return true
+			}
+		}
 		return false
 	}
 	// The fraction of steps from (x, y) along (dx, dy) with an edge pixel
-	// oriented along it, within two pixels across (the run's end is only
-	// known to a pixel or two), and the fraction inside the image.
+	// oriented along it, and the fraction inside the image.
 	run := func(length, dx, dy float64) (hit, inside float64) {
 		steps := int(math.Min(length, float64(em.w+em.h))) // a longer run leaves the image
 		if steps < 1 {
@@ -248,27 +272,29 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
 		}
 		for t := 1; t <= steps; t++ {
 			px, py := x+float64(t)*dx, y+float64(t)*dy
-			if px >= 1 && py >= 1 && px < float64(em.w-1) && py < float64(em.h-1) {
+			if inImage(px, py) {
 				inside++
 			}
-			for d := -2; d <= 2; d++ {
-				if em.along(int(math.Round(px-float64(d)*dy)), int(math.Round(py+float64(d)*dx)), -dy, dx) {
-					hit++
-					break
-				}
+			if hitAt(px, py, dx, dy) {
+				hit++
 			}
 		}
 		return hit / float64(steps), inside / float64(steps)
 	}
-	// The best run within the skew about the side's normal, one way, and
-	// the least of it inside the image.
-	best := func(length, sign float64) (hit, inside float64) {
-		inside = 1
+	// The directions within the skew about the side's normal, one way.
+	directions := func(sign float64, fn func(dx, dy float64)) {
 		for a := -frameCornerSkew; a <= frameCornerSkew; a += 2 {
 			sin, cos := math.Sincos(a * math.Pi / 180)
-			h, in := run(length, sign*(nx*cos-ny*sin), sign*(nx*sin+ny*cos))
-			hit, inside = math.Max(hit, h), math.Min(inside, in)
+			fn(sign*(nx*cos-ny*sin), sign*(nx*sin+ny*cos))
 		}
+	}
+	// The best run one way, and the least of it inside the image.
+	best := func(length, sign float64) (hit, inside float64) {
+		inside = 1
+		directions(sign, func(dx, dy float64) {
+			h, in := run(length, dx, dy)
+			hit, inside = math.Max(hit, h), math.Min(inside, in)
+		})
 		return hit, inside
 	}
 	in := 1.0
@@ -276,19 +302,50 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) bool {
 		in = -1
 	}
 	if inHit, _ := best(l, in); inHit < frameCover {
-		return false
+		return false, false
+	}
+	// The lower edge runs on under the face when it runs straight
+	// across to frameSpan past the face's centre, or descends towards the
+	// face out of the image through its lower border, as a screen's does
+	// when held at an angle, after frameSpan face widths or beneath the
+	// face box; in the image it covers frameCover of the way.
+	across := int(math.Min(math.Abs(cx-x)+frameSpan*fw, float64(em.w+em.h)))
+	descent := math.Min(math.Abs(cx-x)-fw/2, frameSpan*fw) // horizontally
+	var acrossFace, descends bool
+	directions(in, func(dx, dy float64) {
+		hit, t := 0, 1
+		for ; t <= across; t++ {
+			px, py := x+float64(t)*dx, y+float64(t)*dy
+			if !inImage(px, py) {
+				break
+			}
+			if hitAt(px, py, dx, dy) {
+				hit++
+			}
+		}
+		n := t - 1
+		if n < 1 || float64(hit) < frameCover*float64(n) {
+			return
+		}
+		if n == across {
+			acrossFace = true
+		} else if y+float64(t)*dy >= float64(em.h-1) && float64(n)*math.Abs(dx) >= descent {
+			descends = true
+		}
+	})
+	if descends {
+		return true, true
 	}
 	outHit, outInside := best(l, -in)
 	if outInside >= 0.5 {
-		return outHit < 1-frameCover
+		clear := outHit < 1-frameCover
+		return clear, clear && acrossFace
 	}
 	// Whether an edge runs on outwards cannot be seen at the image's
-	// border, where a door jamb is cut by a shoulder whose edge leaves the
-	// image. A frame filling the view has its side there: the inward edge
-	// must then run on across under the face, as a frame's lower edge
-	// does and a shoulder, which ends at the neck, does not.
-	across, _ := best(math.Abs(cx-x)+frameSpan*fw, in)
-	return across >= frameCover
+	// border, where a door jamb is cut by a shoulder whose edge leaves
+	// the image. A frame filling the view has its side there, and its
+	// lower edge runs on under the face.
+	return acrossFace, acrossFace
 }
 
 // coverage is the fraction of whole pixel steps u in [lo, hi] at which the

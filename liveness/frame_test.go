@@ -95,6 +95,18 @@ func TestFrameSides(t *testing.T) {
 			gocv.Rectangle(m, image.Rect(16, -10, 700, 416), color.RGBA{70, 90, 110, 0}, -1)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
 		}, sideBottom | sideLeft | sideLeftDown, true},
+		{"screen filling the view held at an angle, its lower edge leaving the image beneath the face", func(m *gocv.Mat) {
+			// No room to look outwards from the lower left corner, and the
+			// lower edge leaves the image before it runs on past the face.
+			gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{{{16, -10}, {700, -10}, {700, 530}, {16, 440}}}), color.RGBA{70, 90, 110, 0})
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideBottom | sideLeft | sideLeftDown, true},
+		{"screen filling the view held at an angle, its lower edge leaving the image beside the face", func(m *gocv.Mat) {
+			// The lower left corner just above the image's border: the
+			// lower edge leaves it after about one face width.
+			gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{{{16, -10}, {700, -10}, {700, 620}, {16, 450}}}), color.RGBA{70, 90, 110, 0})
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideBottom | sideLeft | sideLeftDown, true},
 		{"screen taller than the view", func(m *gocv.Mat) {
 			screen(m, image.Rect(150, -200, 490, 700), 0)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
@@ -127,6 +139,11 @@ func TestFrameSides(t *testing.T) {
 			gocv.Rectangle(m, image.Rect(170, 20, 470, 480), dark, 12)
 			person(m)
 		}, sideTop | sideLeft | sideRight, false},
+		{"door jamb at the image's border, cut by a shoulder rising to the neck", func(m *gocv.Mat) {
+			gocv.Rectangle(m, image.Rect(0, -10, 12, 490), dark, -1)
+			gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{{{-10, 480}, {-10, 420}, {280, 330}, {290, 290}, {350, 290}, {360, 330}, {650, 420}, {650, 480}}}), shirt)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideLeft, false},
 		{"striped shirt", func(m *gocv.Mat) {
 			person(m)
 			for y := 330; y < 480; y += 24 {
