@@ -66,53 +66,59 @@ const (
 // gradient and the line's normal.
 const frameMinCos = 0.9396926207859084
 
-// edgeMap is a binary edge image (Canny's output) with the grey image it
-// came from, both row-major.
+// edgeMap is a binary edge image (Canny's output) with the colour image
+// it came from (3 bytes a pixel, BGR), both row-major. Colour, because a
+// screen's or print's border against a room is often a change of hue at
+// one brightness (a blue backdrop on screen above a green wall).
 type edgeMap struct {
 	w, h int
 	pix  []byte
-	grey []byte
+	bgr  []byte
 }
 
 // along reports whether (x, y) is an edge pixel whose gradient is within
 // 20° of the normal (nx, ny): texture (hair, clothes, foliage)
-// has edge pixels on any line but in every direction.
+// has edge pixels on any line but in every direction. The gradient is the
+// strongest channel's, as Canny takes it on a colour image.
 func (m *edgeMap) along(x, y int, nx, ny float64) bool {
 	if x < 1 || y < 1 || x >= m.w-1 || y >= m.h-1 || m.pix[y*m.w+x] == 0 {
 		return false
 	}
 	// The Sobel gradient, here only: few pixels lie on the lines checked.
-	p := func(dx, dy int) float64 { return float64(m.grey[(y+dy)*m.w+x+dx]) }
-	gx := p(1, -1) + 2*p(1, 0) + p(1, 1) - p(-1, -1) - 2*p(-1, 0) - p(-1, 1)
-	gy := p(-1, 1) + 2*p(0, 1) + p(1, 1) - p(-1, -1) - 2*p(0, -1) - p(1, -1)
+	var gx, gy, best float64
+	for c := range 3 {
+		p := func(dx, dy int) float64 { return float64(m.bgr[3*((y+dy)*m.w+x+dx)+c]) }
+		cx := p(1, -1) + 2*p(1, 0) + p(1, 1) - p(-1, -1) - 2*p(-1, 0) - p(-1, 1)
+		cy := p(-1, 1) + 2*p(0, 1) + p(1, 1) - p(-1, -1) - 2*p(0, -1) - p(1, -1)
+		if n := math.Abs(cx) + math.Abs(cy); n > best {
+			gx, gy, best = cx, cy, n
+		}
+	}
 	return math.Abs(gx*nx+gy*ny) >= frameMinCos*math.Hypot(gx, gy)
 }
 
 // frameSides returns the sides (sideTop|…) of the face at which a straight
-// edge spans it.
+// edge spans it in img (8-bit BGR; any other image has none).
 func frameSides(img gocv.Mat, f *face.Face) uint8 {
-	if img.Empty() || f.Box.W <= 0 {
+	if img.Empty() || img.Type() != gocv.MatTypeCV8UC3 || f.Box.W <= 0 {
 		return 0
 	}
 	s := frameWidth / float64(max(img.Cols(), img.Rows()))
 	small := gocv.NewMat()
 	defer small.Close()
 	gocv.Resize(img, &small, image.Pt(max(int(float64(img.Cols())*s+0.5), 1), max(int(float64(img.Rows())*s+0.5), 1)), 0, 0, gocv.InterpolationArea)
-	grey := gocv.NewMat()
-	defer grey.Close()
-	gocv.CvtColor(small, &grey, gocv.ColorBGRToGray)
 	edges := gocv.NewMat()
 	defer edges.Close()
-	gocv.Canny(grey, &edges, 40, 120)
+	gocv.Canny(small, &edges, 40, 120)
 	pix, err := edges.DataPtrUint8()
 	if err != nil || len(pix) != edges.Rows()*edges.Cols() {
 		return 0
 	}
-	g, err := grey.DataPtrUint8()
-	if err != nil || len(g) != len(pix) {
+	bgr, err := small.DataPtrUint8()
+	if err != nil || len(bgr) != 3*len(pix) {
 		return 0
 	}
-	em := &edgeMap{w: edges.Cols(), h: edges.Rows(), pix: pix, grey: g}
+	em := &edgeMap{w: edges.Cols(), h: edges.Rows(), pix: pix, bgr: bgr}
 	fw := f.Box.W * s
 	lines := gocv.NewMat()
 	defer lines.Close()

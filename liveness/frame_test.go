@@ -107,6 +107,17 @@ func TestFrameSides(t *testing.T) {
 			gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{{{16, -10}, {700, -10}, {700, 620}, {16, 450}}}), color.RGBA{70, 90, 110, 0})
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
 		}, sideBottom | sideLeft | sideLeftDown, true},
+		{"screen filling the view, its lower edge a change of hue only", func(m *gocv.Mat) {
+			// A blue backdrop and a red-brown shirt on screen above a green
+			// wall, all three one brightness (BT.601 luma 93–94): only a
+			// colour edge shows where the screen ends. Its right side is
+			// the bezel, down to the lower right corner.
+			gocv.Rectangle(m, image.Rect(0, 0, 640, 480), color.RGBA{40, 130, 50, 0}, -1)
+			gocv.Rectangle(m, image.Rect(-10, -10, 570, 430), color.RGBA{40, 100, 200, 0}, -1)
+			gocv.FillPoly(m, gocv.NewPointsVectorFromPoints([][]image.Point{{{150, 430}, {200, 330}, {290, 290}, {350, 290}, {440, 330}, {490, 430}}}), color.RGBA{130, 80, 60, 0})
+			gocv.Rectangle(m, image.Rect(570, -10, 590, 430), dark, -1)
+			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
+		}, sideBottom | sideRight | sideRightDown, true},
 		{"screen taller than the view", func(m *gocv.Mat) {
 			screen(m, image.Rect(150, -200, 490, 700), 0)
 			gocv.Ellipse(m, image.Pt(320, 200), image.Pt(50, 65), 0, 0, 360, skin, -1)
@@ -195,6 +206,12 @@ func TestFrameSidesBadInput(t *testing.T) {
 	if s := frameSides(empty, &face.Face{Box: face.Rect{W: 10, H: 10}}); s != 0 {
 		t.Errorf("empty image: %04b", s)
 	}
+	grey := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 0, 0, 0), 480, 640, gocv.MatTypeCV8U)
+	defer grey.Close()
+	gocv.Rectangle(&grey, image.Rect(150, 40, 490, 420), color.RGBA{}, 12)
+	if s := frameSides(grey, &face.Face{Box: face.Rect{X: 270, Y: 150, W: 100, H: 100}}); s != 0 {
+		t.Errorf("grey image: %04b", s)
+	}
 	m := gocv.NewMatWithSize(4, 4, gocv.MatTypeCV8UC3)
 	defer m.Close()
 	for _, b := range []face.Rect{{}, {X: -100, Y: -100, W: 1000, H: 1000}, {X: 1, Y: 1, W: 1, H: 1}} {
@@ -211,10 +228,10 @@ func FuzzSidesAround(f *testing.F) {
 	f.Add(10.0, 1.5707, -1e300, -1e300, 1e300, 1e300, []byte{255}) // a huge box must not loop for ever
 	f.Fuzz(func(t *testing.T, rho, theta, x0, y0, x1, y1 float64, pix []byte) {
 		const w, h = 32, 24
-		em := &edgeMap{w: w, h: h, pix: make([]byte, w*h), grey: make([]byte, w*h)}
+		em := &edgeMap{w: w, h: h, pix: make([]byte, w*h), bgr: make([]byte, 3*w*h)}
 		for i, b := range pix {
 			em.pix[i%(w*h)] = b
-			em.grey[(i*7)%(w*h)] = b
+			em.bgr[(i*7)%(3*w*h)] = b
 		}
 		s := sidesAround(em, [][2]float64{{rho, theta}, {-rho, theta + 1}}, [4]float64{x0, y0, x1, y1})
 		if s&^sidesAll != 0 {
