@@ -38,7 +38,7 @@ const sidesAll = sideTop | sideBottom | sideLeft | sideRight | sideLeftDown | si
 const (
 	frameWidth   = 320  // the image is analysed at this width (or height, if taller)
 	frameMaxTilt = 25.0 // degrees from horizontal/vertical a side may lean
-	frameBelow   = 0.15 // a bottom edge lies this far below the face box at least
+	frameBelow   = 0.02 // a bottom edge lies below the face box (a screen held close: its bezel right under the chin)
 	frameAbove   = 0.15 // a top edge this far above the box (the hair)
 	frameBeside  = 0.15 // a side edge this far left or right of the box
 	frameMaxFar  = 4.0  // edges farther from the face box belong to the room

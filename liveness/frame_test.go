@@ -275,3 +275,21 @@ func TestFramed(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameSidesScreenHeldClose: a screen held so close that the face
+// fills it has its lower bezel just under the face box; its edges are
+// the frame's lower side (the generated replay of the real clip lp_d3:
+// 2–6 px below the box at 320 px).
+func TestFrameSidesScreenHeldClose(t *testing.T) {
+	dark := color.RGBA{20, 20, 25, 0}
+	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(160, 180, 190, 0), 480, 640, gocv.MatTypeCV8UC3)
+	defer m.Close()
+	gocv.Rectangle(&m, image.Rect(0, -10, 640, 420), dark, -1)
+	gocv.Rectangle(&m, image.Rect(20, 15, 620, 400), color.RGBA{110, 90, 70, 0}, -1)
+	gocv.Ellipse(&m, image.Pt(320, 250), image.Pt(120, 150), 0, 0, 360, color.RGBA{150, 170, 210, 0}, -1)
+	gocv.Rectangle(&m, image.Rect(0, 400, 640, 420), dark, -1) // the face is on the screen: the bezel covers its edge
+	got := frameSides(m, &face.Face{Box: face.Rect{X: 170, Y: 100, W: 300, H: 300}})
+	if want := sideTop | sideBottom | sideLeft | sideRight; got&want != want || !framed(got) {
+		t.Errorf("sides %06b, want at least %06b, framed", got, want)
+	}
+}
