@@ -49,6 +49,8 @@ func TestPage(t *testing.T) {
 		{"/?mode=<script>", "", 200, `"mode":"agent"`},
 		{"/kiosk/static/app.js", "", 200, "getUserMedia"},
 		{"/kiosk/static/motion.js", "", 200, "KioskMotion"},
+		{"/?lang=en", "", 200, `<link rel="icon" href="/kiosk/static/icon.svg"`},
+		{"/kiosk/static/icon.svg", "", 200, "<svg"},
 		{"/kiosk/static/../kiosk.go", "", 404, ""},
 		{"/kiosk/token?task=enroll", "", 200, "a.b.c"},
 		{"/kiosk/token?task=verify", "", 502, ""},

@@ -129,6 +129,12 @@ func (s *Session) eventsSince(from int) ([]Event, <-chan struct{}, bool) {
 // first. A "state" event follows every state change so a page that joins
 // late (the preview's sticky event) sees the whole picture.
 func (s *Session) emit(typ string, data any, update func(*State)) {
+	s.emitThen(typ, data, update, nil)
+}
+
+// emitThen is emit followed, under the same lock, by the event then makes
+// from the updated state: a reader that sees the state sees that event too.
+func (s *Session) emitThen(typ string, data any, update func(*State), then func(State) (string, any)) {
 	s.mu.Lock()
 	now := s.m.clock.Now()
 	var evs []Event
@@ -151,6 +157,9 @@ func (s *Session) emit(typ string, data any, update func(*State)) {
 		st := s.st
 		st.Sequence = append([]string(nil), st.Sequence...)
 		add("state", st)
+	}
+	if then != nil {
+		add(then(s.st))
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
@@ -216,13 +225,16 @@ func (s *Session) run(ctx context.Context) {
 		}
 		final = func(st *State) { st.Phase, st.Error, st.Detail = PhaseFailed, code, err.Error() }
 	}
-	s.emit("", nil, func(st *State) {
+	// The result event goes with the final state: an SSE reader stops
+	// once it has seen Done, so a result emitted later could be missed.
+	s.emitThen("", nil, func(st *State) {
 		final(st)
 		st.Prompt = ""
 		st.Done = true
+	}, func(st State) (string, any) {
+		return "result", map[string]any{"state": st.Phase, "success": st.Phase == PhaseSucceeded, "result": st.Result, "error": st.Error}
 	})
 	st := s.State()
-	s.emit("result", map[string]any{"state": st.Phase, "success": st.Phase == PhaseSucceeded, "result": st.Result, "error": st.Error}, nil)
 	s.log.Info("capture session ended", "state", st.Phase, "error", st.Error, "result", st.Result)
 	if s.m.cfg.WebhookURL != "" {
 		s.m.wg.Go(func() { s.m.postWebhook(s.m.base, st) })

@@ -33,6 +33,9 @@ type recorder struct {
 	mu     sync.Mutex
 	events []map[string]any
 	next   session.Publisher
+	// onEvent, if set before a session starts, sees each event as it is
+	// published (on the session's goroutine).
+	onEvent func(map[string]any)
 }
 
 func (r *recorder) Publish(v any) error {
@@ -41,6 +44,9 @@ func (r *recorder) Publish(v any) error {
 		r.events = append(r.events, m)
 	}
 	r.mu.Unlock()
+	if m, ok := v.(map[string]any); ok && r.onEvent != nil {
+		r.onEvent(m)
+	}
 	if r.next != nil {
 		return r.next.Publish(v)
 	}
@@ -292,6 +298,46 @@ func TestHTTP(t *testing.T) {
 	}
 	if nf, _ := http.Get(srv.URL + "/sessions/nope"); nf.StatusCode != 404 {
 		t.Errorf("unknown id: %d", nf.StatusCode)
+	}
+}
+
+// TestSSEFinalStateCarriesResult: a client that reads the event stream the
+// moment the final state is out gets the result too (the stream ends at
+// the final state, so a result recorded after it would be lost).
+func TestSSEFinalStateCarriesResult(t *testing.T) {
+	r := newRig(t, session.Config{}, &sessiontest.Person{Frozen: true})
+	srv := httptest.NewServer(r.m.Handler())
+	defer srv.Close()
+	got := make(chan []string, 1)
+	r.rec.onEvent = func(e map[string]any) {
+		if e["type"] != "state" || e["done"] != true {
+			return
+		}
+		var names []string
+		defer func() { got <- names }()
+		resp, err := http.Get(fmt.Sprintf("%s/sessions/%s/events", srv.URL, e["session"]))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if n, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				names = append(names, n)
+			}
+		}
+	}
+	if _, err := r.m.Start(context.Background(), session.StartRequest{Task: "enroll", AppID: "app", AppSecret: "secret", BCID: "bws.12.4711", MaxTries: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case names := <-got:
+		if len(names) == 0 || names[len(names)-1] != "result" {
+			t.Errorf("SSE read at the final state ends with %v, want result", names[max(0, len(names)-3):])
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no final state within 60 s")
 	}
 }
 
