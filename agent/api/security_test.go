@@ -316,7 +316,7 @@ func TestUploadLimits(t *testing.T) {
 		if !errors.Is(err, imgio.ErrTooLarge) {
 			t.Fatalf("analyze: %v, want ErrTooLarge", err)
 		}
-		if d := time.Since(start); d > 100*time.Millisecond {
+		if d := time.Since(start); d > time.Second { // decoding 400 Mpx takes far longer
 			t.Errorf("refusing the bomb took %v: it was decoded", d)
 		}
 		r := f.do(req{method: http.MethodPost, path: "upload", bearer: tok, body: dataURL("png", bomb)})

@@ -1,5 +1,0 @@
-//go:build !race
-
-package preview
-
-const raceEnabled = false
