@@ -269,13 +269,10 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) (found, under bool) {
 		}
 		return false
 	}
+	steps := int(math.Min(l, float64(em.w+em.h))) // a longer run leaves the image
 	// The fraction of steps from (x, y) along (dx, dy) with an edge pixel
 	// oriented along it, and the fraction inside the image.
-	run := func(length, dx, dy float64) (hit, inside float64) {
-		steps := int(math.Min(length, float64(em.w+em.h))) // a longer run leaves the image
-		if steps < 1 {
-			return 0, 0
-		}
+	run := func(dx, dy float64) (hit, inside float64) {
 		for t := 1; t <= steps; t++ {
 			px, py := x+float64(t)*dx, y+float64(t)*dy
 			if inImage(px, py) {
@@ -295,10 +292,10 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) (found, under bool) {
 		}
 	}
 	// The best run one way, and the least of it inside the image.
-	best := func(length, sign float64) (hit, inside float64) {
+	best := func(sign float64) (hit, inside float64) {
 		inside = 1
 		directions(sign, func(dx, dy float64) {
-			h, in := run(length, dx, dy)
+			h, in := run(dx, dy)
 			hit, inside = math.Max(hit, h), math.Min(inside, in)
 		})
 		return hit, inside
@@ -307,7 +304,7 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) (found, under bool) {
 	if (cx-x)*nx < 0 {
 		in = -1
 	}
-	if inHit, _ := best(l, in); inHit < frameCover {
+	if inHit, _ := best(in); inHit < frameCover {
 		return false, false
 	}
 	// The lower edge runs on under the face when it runs straight
@@ -342,7 +339,7 @@ func corner(em *edgeMap, x, y, cx, fw, nx, ny float64) (found, under bool) {
 	if descends {
 		return true, true
 	}
-	outHit, outInside := best(l, -in)
+	outHit, outInside := best(-in)
 	if outInside >= 0.5 {
 		clear := outHit < 1-frameCover
 		return clear, clear && acrossFace
