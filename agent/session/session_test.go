@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -282,13 +283,7 @@ func TestHTTP(t *testing.T) {
 	if ct := ev.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("content type %q", ct)
 	}
-	var names []string
-	sc := bufio.NewScanner(ev.Body)
-	for sc.Scan() {
-		if n, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-			names = append(names, n)
-		}
-	}
+	names := eventNames(ev.Body)
 	if len(names) < 3 || names[len(names)-1] != "result" || !slices.Contains(names, "prompt") {
 		t.Errorf("SSE events %v", names)
 	}
@@ -299,6 +294,18 @@ func TestHTTP(t *testing.T) {
 	if nf, _ := http.Get(srv.URL + "/sessions/nope"); nf.StatusCode != 404 {
 		t.Errorf("unknown id: %d", nf.StatusCode)
 	}
+}
+
+// eventNames reads an SSE stream to its end and returns its events' types.
+func eventNames(stream io.Reader) []string {
+	var names []string
+	sc := bufio.NewScanner(stream)
+	for sc.Scan() {
+		if n, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // TestSSEFinalStateCarriesResult: a client that reads the event stream the
@@ -321,12 +328,7 @@ func TestSSEFinalStateCarriesResult(t *testing.T) {
 			return
 		}
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if n, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-				names = append(names, n)
-			}
-		}
+		names = eventNames(resp.Body)
 	}
 	if _, err := r.m.Start(context.Background(), session.StartRequest{Task: "enroll", AppID: "app", AppSecret: "secret", BCID: "bws.12.4711", MaxTries: 1}); err != nil {
 		t.Fatal(err)
